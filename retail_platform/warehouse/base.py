@@ -1,0 +1,120 @@
+"""The warehouse seam: what every asset, the CLI and the tests need from a warehouse.
+
+Two implementations sit behind it (DuckDB file, StarRocks). Each is a Dagster
+``ConfigurableResource`` so it is configured with ``EnvVar`` and shows up in the UI,
+but nothing here imports Dagster machinery beyond that base class.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from dagster import ConfigurableResource
+
+RAW_SCHEMA = "raw"
+RAW_TABLES = ("raw_customers", "raw_products", "raw_orders")
+# The simulator's own batch log; loaded exactly like a raw table so its writes are
+# idempotent by label too. Not a dbt source.
+SIM_BATCHES_TABLE = "sim_batches"
+
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,63}$")
+_LABEL = re.compile(r"^[A-Za-z0-9_]{1,128}$")
+
+
+class WarehouseError(RuntimeError):
+    """A warehouse problem worth one clear line to the user (no traceback, no secrets)."""
+
+
+def check_identifier(name: str) -> str:
+    """Identifiers come from code or config and are interpolated into SQL: validate them."""
+    if not _IDENTIFIER.match(name):
+        raise WarehouseError(f"invalid SQL identifier {name!r}")
+    return name
+
+
+def check_label(label: str) -> str:
+    """StarRocks label rules (charset, <= 128 chars) hold on every backend."""
+    if not _LABEL.match(label):
+        raise WarehouseError(f"invalid load label {label!r}: use [A-Za-z0-9_], at most 128 chars")
+    return label
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    table: str
+    label: str
+    # True when every part of the batch had been loaded before: nothing changed.
+    already_loaded: bool
+    rows_loaded: int
+    rows_filtered: int = 0
+    bytes: int = 0
+    seconds: float = 0.0
+    # Labels of the requests the batch was split into (one for DuckDB).
+    part_labels: tuple[str, ...] = field(default_factory=tuple)
+
+    def as_metadata(self) -> dict[str, object]:
+        return {
+            "label": self.label,
+            "rows": self.rows_loaded,
+            "rows_filtered": self.rows_filtered,
+            "bytes": self.bytes,
+            "seconds": round(self.seconds, 3),
+            "already_loaded": self.already_loaded,
+            "requests": len(self.part_labels) or 1,
+        }
+
+
+@dataclass(frozen=True)
+class TableState:
+    row_count: int
+    last_loaded_at: datetime | None
+
+    @property
+    def data_version(self) -> str:
+        # Raw tables are append-only, so the row count moves exactly when rows arrive;
+        # the last load time makes the version readable in the UI.
+        stamp = self.last_loaded_at.isoformat() if self.last_loaded_at else "never"
+        return f"{self.row_count}@{stamp}"
+
+
+class Warehouse(ConfigurableResource):
+    """Load labeled batches into raw tables, observe them, run queries, point dbt at it."""
+
+    @property
+    @abstractmethod
+    def name(self) -> str:
+        """`duckdb` or `starrocks`: also the dbt target name."""
+
+    @abstractmethod
+    def describe(self) -> str:
+        """Where the warehouse is (file path or host:port), safe to print: no secrets."""
+
+    @abstractmethod
+    def setup(self) -> None:
+        """Create the raw/staging/marts schemas and the raw tables; idempotent."""
+
+    @abstractmethod
+    def load_batch(
+        self, table: str, label: str, payloads: Sequence[bytes], loaded_at: datetime | None = None
+    ) -> LoadResult:
+        """Append one batch of JSON payloads (one JSON value per row) under `label`.
+
+        Loading a label that is already loaded changes nothing and says so
+        (``already_loaded=True``), as StarRocks Stream Load does.
+        """
+
+    @abstractmethod
+    def observe(self, table: str) -> TableState:
+        """Row count and last load time of a raw table."""
+
+    @abstractmethod
+    def query(self, sql: str, params: Sequence[object] = ()) -> list[tuple]:
+        """Run a read query with bound parameters; return all rows."""
+
+    @abstractmethod
+    def dbt_env(self) -> dict[str, str]:
+        """Environment variables dbt's profile reads to reach this same warehouse."""

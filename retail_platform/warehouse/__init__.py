@@ -1,0 +1,47 @@
+"""The warehouse behind every asset, the CLI and dbt: DuckDB file (default) or StarRocks."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from dagster import EnvVar
+
+from retail_platform.warehouse.base import Warehouse, WarehouseError
+from retail_platform.warehouse.duckdb import DuckDBWarehouse
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_DUCKDB_PATH = PROJECT_ROOT / ".retail" / "warehouse.duckdb"
+WAREHOUSES = ("duckdb", "starrocks")
+
+
+def _env_or(name: str, default: str) -> str:
+    """An `EnvVar` when the variable is set (resolved per run, hidden in the UI), else the default."""
+    return EnvVar(name) if os.environ.get(name) else default
+
+
+def warehouse_from_env() -> Warehouse:
+    """The warehouse named by RETAIL_WAREHOUSE (`duckdb`, the default, or `starrocks`)."""
+    kind = os.environ.get("RETAIL_WAREHOUSE", "duckdb").strip().lower() or "duckdb"
+    if kind == "duckdb":
+        return DuckDBWarehouse(path=_env_or("RETAIL_DUCKDB_PATH", str(DEFAULT_DUCKDB_PATH)))
+    if kind == "starrocks":
+        from retail_platform.warehouse.starrocks import StarRocksWarehouse
+
+        overrides = {
+            field: EnvVar.int(var)
+            if field.endswith("port") or field.endswith("port_override")
+            else EnvVar(var)
+            for field, var in (
+                ("host", "STARROCKS_HOST"),
+                ("port", "STARROCKS_PORT"),
+                ("http_port", "STARROCKS_HTTP_PORT"),
+                ("user", "STARROCKS_USER"),
+                ("password", "STARROCKS_PASSWORD"),
+                ("be_host_override", "STARROCKS_BE_HOST"),
+                ("be_port_override", "STARROCKS_BE_PORT"),
+            )
+            if os.environ.get(var)
+        }
+        return StarRocksWarehouse(**overrides)
+    raise WarehouseError(f"RETAIL_WAREHOUSE must be one of {', '.join(WAREHOUSES)}, got {kind!r}")

@@ -112,6 +112,10 @@ class Warehouse(ConfigurableResource):
         """Row count and last load time of a raw table."""
 
     @abstractmethod
+    def unparsable_payloads(self, table: str) -> tuple[int, int]:
+        """(rows, rows whose payload is not a JSON object) of a raw table."""
+
+    @abstractmethod
     def query(self, sql: str, params: Sequence[object] = ()) -> list[tuple]:
         """Run a read query with bound parameters; return all rows."""
 

@@ -1,0 +1,177 @@
+"""The embedded warehouse: one DuckDB file, the default so nothing needs Docker.
+
+DuckDB allows one writing process per file. Connections are opened per operation and
+closed at once, and a lock held by another process (a concurrent run, the CLI, dbt)
+is waited for with backoff up to ``lock_timeout_seconds`` before a clear error.
+Dagster pools in ``dagster.yaml`` keep our own runs from competing in the first place.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pyarrow as pa
+from pydantic import Field
+
+from retail_platform.warehouse.base import (
+    RAW_SCHEMA,
+    RAW_TABLES,
+    SIM_BATCHES_TABLE,
+    LoadResult,
+    TableState,
+    Warehouse,
+    WarehouseError,
+    check_identifier,
+    check_label,
+)
+
+SCHEMAS = ("raw", "staging", "marts")
+LEDGER = f"{RAW_SCHEMA}._loads"
+
+
+class DuckDBWarehouse(Warehouse):
+    """Raw tables and dbt models in one local DuckDB file."""
+
+    path: str = Field(description="DuckDB database file (created on first use).")
+    lock_timeout_seconds: float = Field(
+        default=120.0, description="How long to wait for another process's write lock."
+    )
+
+    @property
+    def name(self) -> str:
+        return "duckdb"
+
+    @property
+    def file(self) -> Path:
+        return Path(self.path).expanduser().resolve()
+
+    def describe(self) -> str:
+        return f"DuckDB file {self.file}"
+
+    @contextmanager
+    def connect(self) -> Iterator[object]:
+        import duckdb
+
+        self.file.parent.mkdir(parents=True, exist_ok=True)
+        deadline = time.monotonic() + self.lock_timeout_seconds
+        delay = 0.05
+        while True:
+            try:
+                con = duckdb.connect(str(self.file))
+                break
+            except duckdb.IOException as exc:
+                if "lock" not in str(exc).lower():
+                    raise WarehouseError(f"cannot open {self.describe()}: {exc}") from None
+                if time.monotonic() >= deadline:
+                    raise WarehouseError(
+                        f"{self.describe()} is locked by another process for over "
+                        f"{self.lock_timeout_seconds:.0f} s"
+                    ) from None
+                time.sleep(delay)
+                delay = min(delay * 2, 1.0)
+        try:
+            yield con
+        finally:
+            con.close()
+
+    def setup(self) -> None:
+        with self.connect() as con:
+            for schema in SCHEMAS:
+                con.execute(f"create schema if not exists {schema}")
+            for table in (*RAW_TABLES, SIM_BATCHES_TABLE):
+                con.execute(
+                    f"create table if not exists {RAW_SCHEMA}.{table} ("
+                    "load_label varchar not null, loaded_at timestamp not null, payload json)"
+                )
+            # The label ledger: what Stream Load labels give StarRocks, for DuckDB.
+            con.execute(
+                f"create table if not exists {LEDGER} (label varchar primary key, "
+                "table_name varchar not null, row_count bigint not null, loaded_at timestamp not null)"
+            )
+
+    def load_batch(
+        self,
+        table: str,
+        label: str,
+        payloads: Sequence[bytes] | pa.Array,
+        loaded_at: datetime | None = None,
+    ) -> LoadResult:
+        table, label = check_identifier(table), check_label(label)
+        started = time.perf_counter()
+        column = payloads if isinstance(payloads, pa.Array) else pa.array(payloads, pa.binary())
+        column = column.cast(pa.string())  # validates UTF-8 once, in Arrow
+        nbytes = column.nbytes
+        loaded_at = (loaded_at or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None)
+        batch = pa.table({"payload": column})  # noqa: F841 (read by DuckDB's replacement scan)
+        with self.connect() as con:
+            # One transaction: the rows and the ledger entry commit together or not at all.
+            con.begin()
+            try:
+                if con.execute(f"select 1 from {LEDGER} where label = ?", [label]).fetchone():
+                    con.rollback()
+                    return LoadResult(
+                        table,
+                        label,
+                        True,
+                        0,
+                        bytes=nbytes,
+                        seconds=time.perf_counter() - started,
+                        part_labels=(label,),
+                    )
+                con.execute(
+                    f"insert into {RAW_SCHEMA}.{table} (load_label, loaded_at, payload) "
+                    "select ?, ?, payload::json from batch",
+                    [label, loaded_at],
+                )
+                con.execute(
+                    f"insert into {LEDGER} values (?, ?, ?, ?)",
+                    [label, table, len(column), loaded_at],
+                )
+                con.commit()
+            except Exception as exc:
+                con.rollback()
+                if "Catalog Error" in str(exc):
+                    raise WarehouseError(
+                        f"{self.describe()} has no table {RAW_SCHEMA}.{table}: run `make setup`"
+                    ) from None
+                raise
+        return LoadResult(
+            table,
+            label,
+            False,
+            len(column),
+            bytes=nbytes,
+            seconds=time.perf_counter() - started,
+            part_labels=(label,),
+        )
+
+    def observe(self, table: str) -> TableState:
+        table = check_identifier(table)
+        ((count, last),) = self.query(f"select count(*), max(loaded_at) from {RAW_SCHEMA}.{table}")
+        return TableState(int(count), last.replace(tzinfo=UTC) if last else None)
+
+    def unparsable_payloads(self, table: str) -> tuple[int, int]:
+        table = check_identifier(table)
+        ((rows, bad),) = self.query(
+            f"select count(*), count(*) filter (where json_type(payload) <> 'OBJECT') "
+            f"from {RAW_SCHEMA}.{table}"
+        )
+        return int(rows), int(bad)
+
+    def query(self, sql: str, params: Sequence[object] = ()) -> list[tuple]:
+        import duckdb
+
+        with self.connect() as con:
+            try:
+                return con.execute(sql, list(params)).fetchall()
+            except duckdb.CatalogException as exc:
+                raise WarehouseError(
+                    f"{self.describe()}: {str(exc).splitlines()[0]} (run `retail-sim init` or `make setup`)"
+                ) from None
+
+    def dbt_env(self) -> dict[str, str]:
+        return {"RETAIL_WAREHOUSE": "duckdb", "RETAIL_DUCKDB_PATH": str(self.file)}

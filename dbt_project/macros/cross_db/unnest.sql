@@ -1,0 +1,43 @@
+{#
+    unnest_json_array(relation, json_column, path, value_as, position_as)
+
+    A full select statement: every column of `relation` (a CTE or table) plus one row
+    per element of the JSON array at `$.<path>` in `json_column`: the element as JSON
+    (`value_as`) and its 1-based position in the array (`position_as`).
+    Rows whose array is missing, empty or not an array produce no rows.
+#}
+{% macro unnest_json_array(relation, json_column, path, value_as='element', position_as='position') -%}
+    {{ return(adapter.dispatch('unnest_json_array', 'retail')(relation, json_column, path, value_as, position_as)) }}
+{%- endmacro %}
+
+{% macro duckdb__unnest_json_array(relation, json_column, path, value_as, position_as) -%}
+    {#- `with ordinality` numbers the elements in array order, whatever order rows come out in -#}
+    select
+        {{ relation }}.*,
+        elements.{{ value_as }},
+        elements.{{ position_as }}
+    from {{ relation }},
+        unnest(try_cast({{ relation }}.{{ json_column }} -> '$.{{ path }}' as json[]))
+            with ordinality as elements({{ value_as }}, {{ position_as }})
+{%- endmacro %}
+
+{% macro starrocks__unnest_json_array(relation, json_column, path, value_as, position_as) -%}
+    {#-
+        unnest() over two arrays walks them side by side: the elements, and 1..n from
+        array_generate. (StarRocks pads the shorter array with nulls, hence the filter.)
+    -#}
+    select
+        {{ relation }}.*,
+        elements.{{ value_as }},
+        elements.{{ position_as }}
+    from {{ relation }},
+        unnest(
+            cast(json_query({{ relation }}.{{ json_column }}, '$.{{ path }}') as array<json>),
+            array_generate(1, json_length({{ relation }}.{{ json_column }}, '$.{{ path }}'), 1)
+        ) as elements({{ value_as }}, {{ position_as }})
+    where elements.{{ value_as }} is not null
+{%- endmacro %}
+
+{% macro default__unnest_json_array(relation, json_column, path, value_as, position_as) -%}
+    {{ exceptions.raise_compiler_error("unnest_json_array is not implemented for " ~ adapter.type()) }}
+{%- endmacro %}

@@ -1,0 +1,34 @@
+-- The items of every order version that parsed (before the content checks), one row
+-- per item with its 1-based position in `items`.
+
+with
+
+orders as (
+
+    select order_version_key, order_id, payload
+    from {{ ref('int_orders_parsed') }}
+    where parse_reason is null
+
+),
+
+unnested as (
+
+    {{ unnest_json_array('orders', 'payload', 'items', value_as='item', position_as='line_number') }}
+
+),
+
+final as (
+
+    select
+        order_version_key,
+        order_id,
+        cast(line_number as int) as line_number,
+        {{ cast_or_null(json_str('item', 'product_id'), 'bigint') }} as product_id,
+        {{ cast_or_null(json_str('item', 'quantity'), 'int') }} as quantity,
+        -- a price sent as a string ("12.50") converts like a number does
+        {{ cast_or_null(json_str('item', 'unit_price'), 'decimal(12, 2)') }} as unit_price
+    from unnested
+
+)
+
+select * from final

@@ -1,0 +1,85 @@
+# retail_platform: the entry points. `make dev` runs the platform, `make test` the tests.
+SHELL := bash
+.DEFAULT_GOAL := help
+
+# uv finds Python itself on a normal machine. Where Python 3.12 exists only under pyenv
+# (whose `python3.12` shim fails unless pyenv is told to use it), point uv at it.
+ifndef UV_PYTHON
+PYENV_PY312 := $(shell command -v pyenv >/dev/null 2>&1 && ls -d "$$(pyenv root)"/versions/3.12.*/bin/python3.12 2>/dev/null | sort -V | tail -n 1)
+ifneq ($(PYENV_PY312),)
+export UV_PYTHON := $(PYENV_PY312)
+endif
+endif
+# Bytecode compiled once at install: every Dagster run process imports faster.
+export UV_COMPILE_BYTECODE := 1
+
+UV ?= uv
+BIN := .venv/bin
+RETAIL_HOME := $(CURDIR)/.retail
+export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+DBT_FLAGS := --project-dir dbt_project --profiles-dir dbt_project
+
+.PHONY: help setup dev generate test test-starrocks check bench soak lint up down clean
+
+help:
+	@echo "make dev             the platform in dagster dev (embedded DuckDB), UI on http://127.0.0.1:3000"
+	@echo "make test            the test suite"
+	@echo "make check           one batch through the whole graph with the dagster CLI, all asset checks"
+	@echo "make generate        one simulator batch outside Dagster (retail-sim generate)"
+	@echo "make bench           simulator benchmarks"
+	@echo "make up / make down  a local StarRocks in Docker; then RETAIL_WAREHOUSE=starrocks make dev"
+	@echo "make test-starrocks  the whole flow against the StarRocks from make up"
+
+$(BIN)/python: pyproject.toml uv.lock
+	@command -v $(UV) >/dev/null || { echo "uv is not installed: see https://docs.astral.sh/uv/ (or: pip install uv)"; exit 1; }
+	$(UV) sync --frozen
+	@touch $@
+
+# Idempotent: install, prepare dbt (deps + parse -> manifest), create schemas and raw tables.
+setup: $(BIN)/python
+	$(BIN)/dbt deps $(DBT_FLAGS) --quiet
+	$(BIN)/dbt parse $(DBT_FLAGS) --quiet
+	$(BIN)/retail-sim init
+	@mkdir -p "$(DAGSTER_HOME)" && ln -sf "$(CURDIR)/dagster.yaml" "$(DAGSTER_HOME)/dagster.yaml"
+
+dev: setup
+	$(BIN)/dagster dev -w workspace.yaml -h $${DAGSTER_WEBSERVER_HOST:-127.0.0.1} -p $${DAGSTER_WEBSERVER_PORT:-3000}
+
+generate: setup
+	$(BIN)/retail-sim generate
+
+test: $(BIN)/python
+	$(BIN)/pytest
+
+test-starrocks: $(BIN)/python
+	RETAIL_WAREHOUSE=starrocks $(BIN)/pytest -m starrocks -rs
+
+# One batch through the whole graph with the dagster CLI, in a warehouse and instance of
+# its own. Fails if any run fails or any error-severity check (dbt test) fails.
+CHECK_HOME := $(RETAIL_HOME)/check
+check: $(BIN)/python
+	rm -rf "$(CHECK_HOME)" && mkdir -p "$(CHECK_HOME)/dagster_home"
+	ln -sf "$(CURDIR)/dagster.yaml" "$(CHECK_HOME)/dagster_home/dagster.yaml"
+	export DAGSTER_HOME="$(CHECK_HOME)/dagster_home"; \
+	export RETAIL_DUCKDB_PATH="$${RETAIL_DUCKDB_PATH:-$(CHECK_HOME)/warehouse.duckdb}"; \
+	set -e; \
+	$(BIN)/dbt parse $(DBT_FLAGS) --quiet; \
+	$(BIN)/dagster asset materialize -m retail_platform.definitions --select 'group:simulator'; \
+	$(BIN)/dagster job execute -m retail_platform.definitions -j check_sources_job; \
+	$(BIN)/dagster asset materialize -m retail_platform.definitions --select 'kind:dbt'; \
+	echo "make check: every run and every error-severity asset check passed"
+
+bench: $(BIN)/python
+	$(BIN)/python bench/bench_simulator.py
+
+lint: $(BIN)/python
+	$(BIN)/ruff check retail_platform retail_platform_tests bench
+
+up:
+	bash scripts/starrocks_up.sh
+
+down:
+	docker compose down
+
+clean:
+	rm -rf .retail .dagster_home dbt_project/target dbt_project/logs

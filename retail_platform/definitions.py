@@ -1,0 +1,29 @@
+"""The code location: simulator -> raw -> staging -> marts in one lineage graph."""
+
+from dagster import Definitions, definitions
+
+
+@definitions
+def defs() -> Definitions:
+    # Built lazily so resources are chosen from the environment at load time, not import time.
+    from retail_platform.assets.dbt import retail_dbt_models
+    from retail_platform.assets.raw import raw_tables
+    from retail_platform.assets.simulator import simulator_batches
+    from retail_platform.automation import (
+        automation_sensor,
+        check_sources_job,
+        check_sources_schedule,
+        generate_job,
+        generate_schedule,
+    )
+    from retail_platform.checks import RAW_CHECKS
+    from retail_platform.resources import dbt_resource, warehouse_from_env
+
+    return Definitions(
+        assets=[simulator_batches, raw_tables, retail_dbt_models],
+        asset_checks=RAW_CHECKS,
+        jobs=[generate_job, check_sources_job],
+        schedules=[generate_schedule, check_sources_schedule],
+        sensors=[automation_sensor],
+        resources={"warehouse": warehouse_from_env(), "dbt": dbt_resource()},
+    )

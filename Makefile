@@ -15,6 +15,8 @@ export UV_COMPILE_BYTECODE := 1
 
 UV ?= uv
 BIN := .venv/bin
+# The venv's tools (dbt for DbtProject's preparer under dagster dev) without activating it.
+export PATH := $(CURDIR)/$(BIN):$(PATH)
 RETAIL_HOME := $(CURDIR)/.retail
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 DBT_FLAGS := --project-dir dbt_project --profiles-dir dbt_project

@@ -58,7 +58,8 @@ def simulator_batches(
     # Imported here so loading the definitions stays light (numpy/arrow/faker only in runs).
     from retail_platform.simulator.runner import BatchSizes, run_batch
 
-    entities = [key.path[-1] for key in context.selected_asset_keys]
+    # In dependency order: a multi-asset must yield customers/products before orders.
+    entities = [e for e in ENTITIES if SIMULATOR_KEYS[e] in context.selected_asset_keys]
     outcome = run_batch(
         warehouse,
         sizes=BatchSizes(config.customers, config.products, config.orders),

@@ -1,0 +1,53 @@
+"""Shared fixtures: every test gets its own warehouse file and Dagster instance."""
+
+import os
+import socket
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from dagster import DagsterInstance
+
+from retail_platform.warehouse.duckdb import DuckDBWarehouse
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # `@dbt_assets` reads the manifest when its module is imported: parse the dbt project
+    # once per session, before any test imports the definitions.
+    os.environ.setdefault("RETAIL_WAREHOUSE", "duckdb")
+    # DbtProject's preparer looks for `dbt` on PATH: use the venv's, activated or not.
+    os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    from retail_platform.project import dbt_project
+
+    dbt_project.preparer.prepare(dbt_project)
+
+
+@pytest.fixture
+def warehouse_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh DuckDB file, also named in the environment so dbt and the definitions use it."""
+    path = tmp_path / "warehouse.duckdb"
+    monkeypatch.setenv("RETAIL_WAREHOUSE", "duckdb")
+    monkeypatch.setenv("RETAIL_DUCKDB_PATH", str(path))
+    return path
+
+
+@pytest.fixture
+def warehouse(warehouse_path: Path) -> DuckDBWarehouse:
+    wh = DuckDBWarehouse(path=str(warehouse_path))
+    wh.setup()
+    return wh
+
+
+@pytest.fixture
+def instance() -> Iterator[DagsterInstance]:
+    with DagsterInstance.ephemeral() as inst:
+        yield inst
+
+
+@pytest.fixture
+def closed_port() -> int:
+    """A loopback port nothing listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

@@ -1,0 +1,82 @@
+"""`retail-sim`: one-line errors, no tracebacks; loads through the warehouse resource."""
+
+import subprocess
+import sys
+
+import duckdb
+
+
+def retail_sim(*args, env_extra=None, monkeypatch=None):
+    import os
+
+    env = {**os.environ, **(env_extra or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "retail_platform.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+
+
+def assert_one_line_error(proc, code):
+    assert proc.returncode == code, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("retail-sim: error:")
+    assert "Traceback" not in proc.stderr
+
+
+def test_bad_arguments(warehouse_path):
+    for args in (
+        ["generate", "--orders", "-5"],
+        ["generate", "--dirty-rate", "2"],
+        ["generate", "--seed", "x"],
+        ["bogus"],
+    ):
+        assert_one_line_error(retail_sim(*args), 2)
+    assert not warehouse_path.exists()
+
+
+def test_unreachable_starrocks_names_host_and_port(closed_port):
+    env = {
+        "RETAIL_WAREHOUSE": "starrocks",
+        "STARROCKS_HOST": "127.0.0.1",
+        "STARROCKS_PORT": str(closed_port),
+        "STARROCKS_PASSWORD": "s3cret-value",
+    }
+    proc = retail_sim("init", env_extra=env)
+    assert_one_line_error(proc, 1)
+    assert f"127.0.0.1:{closed_port}" in proc.stderr
+    assert "s3cret-value" not in proc.stderr + proc.stdout
+
+
+def test_unknown_warehouse_kind():
+    assert_one_line_error(retail_sim("init", env_extra={"RETAIL_WAREHOUSE": "oracle"}), 1)
+
+
+def test_generate_loads_clean_data_with_dirty_rate_zero(warehouse_path):
+    proc = retail_sim(
+        "generate",
+        "--customers",
+        "30",
+        "--products",
+        "5",
+        "--orders",
+        "80",
+        "--dirty-rate",
+        "0",
+        "--no-progress",
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "batch 1" in proc.stdout
+    con = duckdb.connect(str(warehouse_path), read_only=True)
+    assert con.execute("select count(*) from raw.raw_customers").fetchone()[0] == 30
+    assert (
+        con.execute(
+            "select count(*) from raw.raw_orders where json_type(payload) <> 'OBJECT'"
+        ).fetchone()[0]
+        == 0
+    )
+    orders = con.execute("select count(*) from raw.raw_orders").fetchone()[0]
+    assert orders == 80  # first batch: no earlier orders to update, no faults, no duplicates

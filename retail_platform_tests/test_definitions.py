@@ -1,0 +1,111 @@
+"""The lineage graph as a reader would draw it: simulator -> raw -> staging -> marts."""
+
+import pytest
+from dagster import AssetKey, AutomationCondition, DefaultScheduleStatus, DefaultSensorStatus
+
+ENTITIES = ("customers", "products", "orders")
+
+
+@pytest.fixture
+def defs(warehouse_path):
+    from retail_platform.definitions import defs as load
+
+    return load()
+
+
+def key(path: str) -> AssetKey:
+    return AssetKey(path.split("/"))
+
+
+def test_one_graph_from_simulator_to_marts(defs):
+    graph = defs.resolve_asset_graph()
+    keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
+    expected = (
+        {f"simulator/{e}" for e in ENTITIES}
+        | {f"raw/raw_{e}" for e in ENTITIES}
+        | {
+            "staging/stg_customers",
+            "staging/stg_products",
+            "staging/stg_orders",
+            "staging/stg_order_items",
+        }
+        | {"marts/dim_customers", "marts/dim_products", "marts/fact_daily_sales"}
+    )
+    assert expected <= keys
+    # Nothing outside the four layers.
+    assert {k.split("/")[0] for k in keys} == {"simulator", "raw", "staging", "marts"}
+
+    parents = {
+        k.to_user_string(): {p.to_user_string() for p in graph.get(k).parent_keys}
+        for k in graph.get_all_asset_keys()
+    }
+    for e in ENTITIES:
+        assert parents[f"raw/raw_{e}"] == {f"simulator/{e}"}
+    assert parents["simulator/orders"] == {"simulator/customers", "simulator/products"}
+    # Every raw table feeds staging; marts read staging only.
+    for e in ENTITIES:
+        assert any(f"raw/raw_{e}" in ps for k, ps in parents.items() if k.startswith("staging/"))
+    for mart in ("dim_customers", "dim_products", "fact_daily_sales"):
+        assert parents[f"marts/{mart}"] and all(
+            p.startswith("staging/") for p in parents[f"marts/{mart}"]
+        )
+    assert "staging/stg_customers" in parents["marts/dim_customers"]
+    assert "staging/stg_products" in parents["marts/dim_products"]
+    # fact_daily_sales reaches raw_orders through staging.
+    seen, todo = set(), ["marts/fact_daily_sales"]
+    while todo:
+        node = todo.pop()
+        for parent in parents.get(node, ()):
+            if parent not in seen:
+                seen.add(parent)
+                todo.append(parent)
+    assert {"raw/raw_orders", "simulator/orders"} <= seen
+
+
+def test_groups_and_automation(defs):
+    graph = defs.resolve_asset_graph()
+    for k in graph.get_all_asset_keys():
+        node, layer = graph.get(k), k.path[0]
+        assert node.group_name == layer, k
+        if layer in ("staging", "marts"):
+            assert node.automation_condition == AutomationCondition.eager(), k
+        else:
+            assert node.automation_condition is None, k
+    raw = graph.get(key("raw/raw_orders"))
+    assert raw.is_observable and not raw.is_materializable
+
+
+def test_dbt_tests_and_raw_checks_are_asset_checks(defs):
+    checks = {
+        (c.asset_key.to_user_string(), c.name) for c in defs.resolve_asset_graph().asset_check_keys
+    }
+    for asset, column in [
+        ("marts/dim_customers", "customer_id"),
+        ("marts/dim_products", "product_id"),
+        ("staging/stg_orders", "order_id"),
+        ("staging/stg_customers", "customer_id"),
+    ]:
+        table = asset.split("/")[1]
+        assert (asset, f"unique_{table}_{column}") in checks
+        assert (asset, f"not_null_{table}_{column}") in checks
+    names = {name for _, name in checks}
+    assert any(n.startswith("accepted_values_stg_orders_status") for n in names)
+    assert any(n.startswith("relationships_fact_daily_sales_product_id") for n in names)
+    for e in ENTITIES:
+        assert (f"raw/raw_{e}", "payloads_parse") in checks
+        assert (f"raw/raw_{e}", "freshness_check") in checks
+
+
+def test_jobs_schedules_and_sensor_defaults(defs):
+    schedules = {s.name: s for s in defs.schedules}
+    assert schedules["generate"].default_status == DefaultScheduleStatus.STOPPED
+    assert schedules["generate"].cron_schedule == "* * * * *"
+    assert schedules["check_sources_every_minute"].default_status == DefaultScheduleStatus.RUNNING
+    assert schedules["check_sources_every_minute"].job_name == "check_sources_job"
+    sensors = {s.name: s for s in defs.sensors}
+    assert sensors["retail_automation"].default_status == DefaultSensorStatus.RUNNING
+    # The trap: a job built from AssetSelection.groups("raw") would run no steps.
+    job = defs.resolve_job_def("check_sources_job")
+    assert [n.name for n in job.nodes] == ["raw_tables"] or "raw_tables" in [
+        n.name for n in job.nodes
+    ]

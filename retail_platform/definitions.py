@@ -1,6 +1,6 @@
 """The code location: simulator -> raw -> staging -> marts in one lineage graph."""
 
-from dagster import Definitions, definitions
+from dagster import Definitions, definitions, in_process_executor
 
 
 @definitions
@@ -26,4 +26,7 @@ def defs() -> Definitions:
         schedules=[generate_schedule, check_sources_schedule],
         sensors=[automation_sensor],
         resources={"warehouse": warehouse_from_env(), "dbt": dbt_resource()},
+        # Steps run inside the run's own process: a subprocess per step would pay the
+        # import of dagster, dbt and these definitions again, for steps of a second or less.
+        executor=in_process_executor,
     )

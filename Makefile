@@ -77,7 +77,7 @@ bench: $(BIN)/python
 lint: $(BIN)/python
 	$(BIN)/ruff check retail_platform retail_platform_tests bench
 
-up:
+up: $(BIN)/python
 	bash scripts/starrocks_up.sh
 
 down:

@@ -33,7 +33,7 @@ help:
 	@echo "make test-starrocks  the whole flow against the StarRocks from make up"
 
 $(BIN)/python: pyproject.toml uv.lock
-	@command -v $(UV) >/dev/null || { echo "uv is not installed: see https://docs.astral.sh/uv/ (or: pip install uv)"; exit 1; }
+	@command -v $(firstword $(UV)) >/dev/null || { echo "uv is not installed: see https://docs.astral.sh/uv/ (or: pip install uv)"; exit 1; }
 	$(UV) sync --frozen
 	@touch $@
 

@@ -47,5 +47,5 @@ automation_sensor = AutomationConditionSensorDefinition(
     "retail_automation",
     target=AssetSelection.all(),
     default_status=DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=15,
+    minimum_interval_seconds=5,
 )

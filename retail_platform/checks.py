@@ -12,7 +12,7 @@ from dagster import (
     multi_asset_check,
 )
 
-from retail_platform.assets.raw import RAW_KEYS
+from retail_platform.assets.keys import RAW_KEYS
 from retail_platform.warehouse.base import Warehouse
 
 # More than this share of raw payloads that are not JSON objects means a broken writer.

@@ -48,3 +48,20 @@ def test_new_raw_rows_request_the_dbt_assets(warehouse, instance):
     assert "staging/stg_orders" in got and "marts/fact_daily_sales" in got
     # Customers and products did not change: their staging models are not requested.
     assert "staging/stg_customers" not in got and "marts/dim_products" not in got
+
+
+def test_simulator_runs_trigger_dbt_without_waiting_for_the_poll(warehouse, instance):
+    from dagster import materialize
+
+    from retail_platform.assets.simulator import simulator_batches
+    from retail_platform.definitions import defs as load
+
+    defs = load()
+    start = evaluate_automation_conditions(defs=defs, instance=instance)
+    result = materialize([simulator_batches], resources={"warehouse": warehouse}, instance=instance)
+    assert result.success
+    # No check_sources_job run: the simulator's own observations are enough.
+    after = evaluate_automation_conditions(defs=defs, instance=instance, cursor=start.cursor)
+    assert {"staging/stg_orders", "marts/fact_daily_sales", "marts/dim_customers"} <= requested(
+        after, defs
+    )

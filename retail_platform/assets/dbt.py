@@ -14,7 +14,7 @@ from typing import Any
 from dagster import AssetExecutionContext, AssetKey, AssetSpec, AutomationCondition
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
-from retail_platform.assets.simulator import WAREHOUSE_POOL
+from retail_platform.assets.keys import WAREHOUSE_POOL
 from retail_platform.project import dbt_project
 from retail_platform.warehouse.base import Warehouse
 

@@ -10,17 +10,17 @@ from collections.abc import Iterator
 from dagster import (
     AssetExecutionContext,
     AssetKey,
+    AssetObservation,
     AssetSpec,
     DataVersion,
     MetadataValue,
     ObserveResult,
     multi_observable_source_asset,
 )
+from dagster._core.definitions.data_version import DATA_VERSION_TAG
 
-from retail_platform.assets.simulator import SIMULATOR_KEYS
+from retail_platform.assets.keys import RAW_KEYS, SIMULATOR_KEYS
 from retail_platform.warehouse.base import RAW_TABLES, TableState, Warehouse
-
-RAW_KEYS = {table: AssetKey(["raw", table]) for table in RAW_TABLES}
 
 RAW_SPECS = [
     AssetSpec(
@@ -33,16 +33,24 @@ RAW_SPECS = [
 ]
 
 
-def observation(key: AssetKey, state: TableState) -> ObserveResult:
-    metadata: dict[str, object] = {"dagster/row_count": MetadataValue.int(state.row_count)}
+def _metadata(state: TableState) -> dict[str, MetadataValue]:
+    metadata = {"dagster/row_count": MetadataValue.int(state.row_count)}
     if state.last_loaded_at:
         metadata["dagster/last_updated_timestamp"] = MetadataValue.timestamp(state.last_loaded_at)
-    return ObserveResult(
-        asset_key=key, data_version=DataVersion(state.data_version), metadata=metadata
+    return metadata
+
+
+def observation(key: AssetKey, state: TableState) -> AssetObservation:
+    """The same observation as an event any op may log (the simulator does, right after loading)."""
+    return AssetObservation(
+        asset_key=key, metadata=_metadata(state), tags={DATA_VERSION_TAG: state.data_version}
     )
 
 
 @multi_observable_source_asset(specs=RAW_SPECS, can_subset=True, name="raw_tables")
 def raw_tables(context: AssetExecutionContext, warehouse: Warehouse) -> Iterator[ObserveResult]:
     for key in context.selected_asset_keys:
-        yield observation(key, warehouse.observe(key.path[-1]))
+        state = warehouse.observe(key.path[-1])
+        yield ObserveResult(
+            asset_key=key, data_version=DataVersion(state.data_version), metadata=_metadata(state)
+        )

@@ -4,7 +4,6 @@ from collections.abc import Iterator
 
 from dagster import (
     AssetExecutionContext,
-    AssetKey,
     AssetSpec,
     Backoff,
     Config,
@@ -15,13 +14,9 @@ from dagster import (
 )
 from pydantic import Field
 
+from retail_platform.assets.keys import ENTITIES, RAW_KEYS, SIMULATOR_KEYS, WAREHOUSE_POOL
+from retail_platform.assets.raw import observation
 from retail_platform.warehouse.base import Warehouse
-
-ENTITIES = ("customers", "products", "orders")
-SIMULATOR_KEYS = {entity: AssetKey(["simulator", entity]) for entity in ENTITIES}
-# Every op that writes the warehouse runs in this pool; dagster.yaml limits it to one
-# at a time, which is what a single-writer DuckDB file needs.
-WAREHOUSE_POOL = "warehouse"
 
 
 class SimulatorConfig(Config):
@@ -70,6 +65,11 @@ def simulator_batches(
         on_progress=lambda entity, rows: context.log.info(f"loaded {rows} {entity} payloads"),
     )
     rec = outcome.record
+    # Observe the raw tables just written, so automation reacts now instead of at the
+    # next minute poll (the poll still catches rows from other writers).
+    for entity in entities:
+        table = outcome.loads[entity].table
+        context.log_event(observation(RAW_KEYS[table], warehouse.observe(table)))
     for entity in entities:
         load = outcome.loads[entity]
         if load.already_loaded:

@@ -69,3 +69,45 @@ def test_interrupted_batch_reruns_exactly_once(warehouse, tmp_path, monkeypatch)
         assert warehouse.query(payloads.format(t=table)) == reference.query(
             payloads.format(t=table)
         )
+
+
+KILL_AFTER_TWO_ORDER_CHUNKS = """
+import os, signal, sys
+from retail_platform.simulator import runner
+from retail_platform.warehouse.duckdb import DuckDBWarehouse
+
+real = DuckDBWarehouse.load_batch
+calls = []
+
+def load_then_die(self, table, label, payloads, loaded_at=None):
+    result = real(self, table, label, payloads, loaded_at)
+    calls.append(table)
+    if calls.count("raw_orders") == 2:
+        os.kill(os.getpid(), signal.SIGKILL)  # no cleanup, no finally blocks
+    return result
+
+DuckDBWarehouse.load_batch = load_then_die
+runner.run_batch(DuckDBWarehouse(path=sys.argv[1]), sizes=runner.BatchSizes(50, 10, 250_000), dirty_rate=0.01)
+"""
+
+
+def test_killed_process_reruns_exactly_once(warehouse, tmp_path):
+    import subprocess
+    import sys
+
+    sizes = BatchSizes(50, 10, 250_000)  # three order chunks
+    reference = DuckDBWarehouse(path=str(tmp_path / "reference.duckdb"))
+    run_batch(reference, sizes=sizes, dirty_rate=0.01)
+
+    proc = subprocess.run(
+        [sys.executable, "-c", KILL_AFTER_TWO_ORDER_CHUNKS, warehouse.path], timeout=300
+    )
+    assert proc.returncode == -9
+    partial = warehouse.query(COUNTS)[0]
+    assert 0 < partial[2] < reference.query(COUNTS)[0][2]
+    assert runner.read_log(warehouse) == []
+
+    run_batch(warehouse, sizes=sizes, dirty_rate=0.01)  # the same command again
+    assert warehouse.query(COUNTS) == reference.query(COUNTS)
+    labels = "select load_label, count(*), count(distinct payload::varchar) from raw.raw_orders group by 1 order by 1"
+    assert warehouse.query(labels) == reference.query(labels)

@@ -14,7 +14,7 @@ from typing import Any
 from dagster import AssetExecutionContext, AssetKey, AssetSpec, AutomationCondition
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
-from retail_platform.assets.keys import WAREHOUSE_POOL
+from retail_platform.assets.keys import WAREHOUSE_POOL, WAREHOUSE_RETRY
 from retail_platform.project import dbt_project
 from retail_platform.warehouse.base import Warehouse
 
@@ -56,6 +56,7 @@ def environment(extra: Mapping[str, str]) -> Iterator[None]:
     project=dbt_project,
     dagster_dbt_translator=RetailDbtTranslator(),
     pool=WAREHOUSE_POOL,
+    retry_policy=WAREHOUSE_RETRY,
 )
 def retail_dbt_models(
     context: AssetExecutionContext, dbt: DbtCliResource, warehouse: Warehouse

@@ -1,6 +1,6 @@
 """Asset keys and the pool shared by the asset modules."""
 
-from dagster import AssetKey
+from dagster import AssetKey, Backoff, Jitter, RetryPolicy
 
 from retail_platform.warehouse.base import RAW_TABLES
 
@@ -10,3 +10,8 @@ RAW_KEYS = {table: AssetKey(["raw", table]) for table in RAW_TABLES}
 # Every op that writes the warehouse runs in this pool; dagster.yaml limits it to one
 # at a time, which is what a single-writer DuckDB file needs.
 WAREHOUSE_POOL = "warehouse"
+# Ops that talk to the warehouse retry with backoff (3 s, 6 s, 12 s): loads are idempotent
+# by label and dbt rebuilds from raw, so a retry after a dropped connection is safe.
+WAREHOUSE_RETRY = RetryPolicy(
+    max_retries=3, delay=3, backoff=Backoff.EXPONENTIAL, jitter=Jitter.PLUS_MINUS
+)

@@ -5,16 +5,19 @@ from collections.abc import Iterator
 from dagster import (
     AssetExecutionContext,
     AssetSpec,
-    Backoff,
     Config,
-    Jitter,
     MaterializeResult,
-    RetryPolicy,
     multi_asset,
 )
 from pydantic import Field
 
-from retail_platform.assets.keys import ENTITIES, RAW_KEYS, SIMULATOR_KEYS, WAREHOUSE_POOL
+from retail_platform.assets.keys import (
+    ENTITIES,
+    RAW_KEYS,
+    SIMULATOR_KEYS,
+    WAREHOUSE_POOL,
+    WAREHOUSE_RETRY,
+)
 from retail_platform.assets.raw import observation
 from retail_platform.warehouse.base import Warehouse
 
@@ -42,10 +45,7 @@ class SimulatorConfig(Config):
     group_name="simulator",
     can_subset=True,
     pool=WAREHOUSE_POOL,
-    # Loads are idempotent by label, so a retry after a dropped connection is safe.
-    retry_policy=RetryPolicy(
-        max_retries=3, delay=5, backoff=Backoff.EXPONENTIAL, jitter=Jitter.PLUS_MINUS
-    ),
+    retry_policy=WAREHOUSE_RETRY,
 )
 def simulator_batches(
     context: AssetExecutionContext, config: SimulatorConfig, warehouse: Warehouse

@@ -1,0 +1,58 @@
+"""Faults: an unreachable warehouse gives one clear, retried failure; odd payloads don't break staging."""
+
+from dagster import DagsterEventType, materialize
+
+from retail_platform.assets.simulator import simulator_batches
+from retail_platform.warehouse.duckdb import DuckDBWarehouse
+from retail_platform.warehouse.starrocks import StarRocksWarehouse
+
+
+def failure_message(result) -> str:
+    failures = [e for e in result.all_events if e.event_type == DagsterEventType.STEP_FAILURE]
+    assert failures
+    error, messages = failures[-1].event_specific_data.error, []
+    while error:  # after retries the step error wraps the original one
+        messages.append(error.message)
+        error = error.cause
+    return "\n".join(messages)
+
+
+def test_unreachable_starrocks_fails_clearly_after_retries(instance, closed_port):
+    wh = StarRocksWarehouse(
+        host="127.0.0.1", port=closed_port, http_port=closed_port, password="hunter2-secret"
+    )
+    result = materialize(
+        [simulator_batches], resources={"warehouse": wh}, instance=instance, raise_on_error=False
+    )
+    assert not result.success
+    message = failure_message(result)
+    assert f"127.0.0.1:{closed_port}" in message
+    assert "hunter2-secret" not in message
+    retries = [e for e in result.all_events if e.event_type == DagsterEventType.STEP_UP_FOR_RETRY]
+    assert len(retries) == 3
+
+
+def test_unusable_duckdb_file_names_the_file(instance, tmp_path):
+    blocker = tmp_path / "not_a_dir"
+    blocker.write_text("a file where a folder should be")
+    wh = DuckDBWarehouse(path=str(blocker / "warehouse.duckdb"))
+    result = materialize(
+        [simulator_batches], resources={"warehouse": wh}, instance=instance, raise_on_error=False
+    )
+    assert not result.success
+    assert str(blocker) in failure_message(result)
+
+
+def test_unknown_payload_fields_do_not_break_staging(warehouse, instance):
+    from retail_platform_tests.test_marts import compare_marts, run_dbt, run_simulator
+
+    run_simulator(warehouse, instance, customers=30, products=5, orders=100, dirty_rate=0.0)
+    extra = (
+        b'{"customer_id": 9001, "first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com",'
+        b' "city": "London", "country": "United Kingdom", "signup_ts": "2026-01-01T10:00:00Z",'
+        b' "updated_at": "2026-01-01T10:00:00Z", "loyalty_tier": "gold", "preferences": {"newsletter": true}}'
+    )
+    warehouse.load_batch("raw_customers", "other_writer_batch_1", [extra])
+    run_dbt(warehouse, instance)
+    want = compare_marts(warehouse)
+    assert 9001 in set(want.dim_customers.customer_id)

@@ -1,11 +1,38 @@
 -- One row per customer: its latest clean version (greatest updated_at).
+--
+-- Incremental: for each customer re-judged since this model's watermark, rank all its
+-- clean versions again and upsert the winner by customer_id. Ranking the whole history of
+-- the id (not just the new rows) is what keeps a late-arriving OLDER version from
+-- replacing a newer one: the stored row is replaced only by a version that ranks
+-- first, i.e. has updated_at >= every other clean version's.
+
+{{
+    config(
+        materialized='incremental',
+        unique_key='customer_id',
+        incremental_strategy=upsert_strategy(),
+        post_hook="{{ record_watermark(ref('int_customers_classified'), '_classified_at') }}",
+    )
+}}
 
 with
 
-clean as (
+classified as (
 
     select * from {{ ref('int_customers_classified') }}
+
+),
+
+clean as (
+
+    select * from classified
     where reason is null
+    {% if is_incremental() %}
+        and customer_id in (
+            select customer_id from classified
+            where _classified_at > {{ watermark() }}
+        )
+    {% endif %}
 
 ),
 
@@ -15,7 +42,7 @@ ranked as (
         *,
         row_number() over (
             partition by customer_id
-            order by updated_at desc, loaded_at desc, load_label desc
+            order by updated_at desc, loaded_at desc, load_label desc, row_key desc
         ) as version_rank
     from clean
 

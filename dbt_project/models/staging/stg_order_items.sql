@@ -1,12 +1,28 @@
 -- The items of each order's latest clean version, with the order's date and status.
+--
+-- Incremental: for every order re-judged since this model's watermark, its lines are
+-- deleted (pre-hook) and its latest version's lines inserted, so a line that the new
+-- version no longer has goes too.
+
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy=append_strategy(),
+        pre_hook="{{ delete_scope('order_id', changed_since_watermark(ref('int_orders_classified'), 'order_id')) }}",
+        post_hook="{{ record_watermark(ref('int_orders_classified'), '_classified_at') }}",
+    )
+}}
 
 with
 
 latest_orders as (
 
-    select order_version_key, order_ts, status
+    select row_key, order_date, status
     from {{ ref('int_orders_classified') }}
     where is_latest_version
+    {% if is_incremental() %}
+        and _classified_at > {{ watermark() }}
+    {% endif %}
 
 ),
 
@@ -24,11 +40,11 @@ final as (
         items.product_id,
         items.quantity,
         items.unit_price,
-        cast(latest_orders.order_ts as date) as order_date,
+        latest_orders.order_date,
         latest_orders.status
     from items
     inner join latest_orders
-        on items.order_version_key = latest_orders.order_version_key
+        on items.row_key = latest_orders.row_key
 
 )
 

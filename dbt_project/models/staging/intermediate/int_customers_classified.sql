@@ -1,33 +1,43 @@
--- Every raw customer row, parsed and repaired, with the reason it is set aside
--- (`reason` is null for a clean row). stg_customers and quarantine_customers read this.
+-- Every raw customer row with the reason it is set aside (`reason` is null for a clean
+-- row). stg_customers and quarantine_customers read this.
+--
+-- Incremental: a run re-judges every version of each customer that has new raw rows
+-- (whether a row is a repeated copy depends on the customer's earlier rows), plus the new
+-- rows without an id, and upserts them by row_key.
+
+{{ config(materialized='incremental', unique_key='row_key', incremental_strategy=upsert_strategy()) }}
 
 with
 
-source as (
-
-    select load_label, loaded_at, payload
-    from {{ source('raw', 'raw_customers') }}
-
-),
-
 parsed as (
 
-    select
-        load_label,
-        loaded_at,
-        {{ json_text('payload') }} as payload_text,
-        {{ json_is_object('payload') }} as is_object,
-        {{ cast_or_null(json_str('payload', 'customer_id'), 'bigint') }} as customer_id,
-        trim({{ json_str('payload', 'first_name') }}) as first_name,
-        trim({{ json_str('payload', 'last_name') }}) as last_name,
-        lower(trim({{ json_str('payload', 'email') }})) as email,
-        trim({{ json_str('payload', 'city') }}) as city,
-        {{ json_str('payload', 'country') }} as country,
-        {{ parse_utc_ts(json_str('payload', 'signup_ts')) }} as signup_ts,
-        {{ parse_utc_ts(json_str('payload', 'updated_at')) }} as updated_at
-    from source
+    select * from {{ ref('int_customers_parsed') }}
 
 ),
+
+{% if is_incremental() %}
+new_rows as (
+
+    select customer_id, row_key
+    from parsed
+    where _parsed_at > {{ max_stamp(this, '_parsed_at') }}
+
+),
+
+scope as (
+
+    select * from parsed
+    where customer_id in (select customer_id from new_rows where customer_id is not null)
+        or row_key in (select row_key from new_rows where customer_id is null)
+
+),
+{% else %}
+scope as (
+
+    select * from parsed
+
+),
+{% endif %}
 
 numbered as (
 
@@ -36,9 +46,9 @@ numbered as (
         *,
         row_number() over (
             partition by payload_text
-            order by loaded_at, load_label
+            order by loaded_at, load_label, copy_in_load
         ) as copy_number
-    from parsed
+    from scope
 
 ),
 
@@ -53,6 +63,28 @@ classified as (
         end as reason
     from numbered
 
+),
+
+final as (
+
+    select
+        row_key,
+        load_label,
+        loaded_at,
+        payload_text,
+        customer_id,
+        first_name,
+        last_name,
+        email,
+        city,
+        country,
+        signup_ts,
+        updated_at,
+        reason,
+        _parsed_at,
+        {{ run_stamp() }} as _classified_at
+    from classified
+
 )
 
-select * from classified
+select * from final

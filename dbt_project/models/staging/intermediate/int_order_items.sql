@@ -1,13 +1,19 @@
--- The items of every order version that parsed (before the content checks), one row
--- per item with its 1-based position in `items`.
+-- The items of every raw order row that parsed (before the content checks), one row
+-- per item with its 1-based position in `items`; append-only. A run unnests the
+-- parsed rows stamped after the newest it already holds.
+
+{{ config(materialized='incremental', incremental_strategy=append_strategy()) }}
 
 with
 
 orders as (
 
-    select order_version_key, order_id, payload
+    select row_key, order_id, payload, _parsed_at
     from {{ ref('int_orders_parsed') }}
     where parse_reason is null
+    {% if is_incremental() %}
+        and _parsed_at > {{ max_stamp(this, '_parsed_at') }}
+    {% endif %}
 
 ),
 
@@ -20,13 +26,14 @@ unnested as (
 final as (
 
     select
-        order_version_key,
-        order_id,
+        row_key,
         cast(line_number as int) as line_number,
+        order_id,
         {{ cast_or_null(json_str('item', 'product_id'), 'bigint') }} as product_id,
         {{ cast_or_null(json_str('item', 'quantity'), 'int') }} as quantity,
         -- a price sent as a string ("12.50") converts like a number does
-        {{ cast_or_null(json_str('item', 'unit_price'), 'decimal(12, 2)') }} as unit_price
+        {{ cast_or_null(json_str('item', 'unit_price'), 'decimal(12, 2)') }} as unit_price,
+        _parsed_at
     from unnested
 
 )

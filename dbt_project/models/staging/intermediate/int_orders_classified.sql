@@ -1,13 +1,24 @@
 -- Every raw order row with the reason it is set aside (`reason` is null for a clean
 -- row), and which clean version of each order is the latest one.
 --
--- An order version is clean when it parsed, all its items have a positive quantity,
--- and its customer and every item's product are among the clean customers/products
--- (i.e. present in stg_customers / stg_products).
+-- An order version is clean when it parsed, is the first copy of its payload, all its
+-- items have a positive quantity, and its customer and every item's product are among
+-- the clean customers/products (i.e. present in stg_customers / stg_products).
+--
+-- Incremental: a run re-judges, and upserts by row_key, every version of
+--   * each order that has new raw rows (copies and the latest version depend on the
+--     order's earlier versions), and
+--   * each order with a version quarantined as unknown_customer / unknown_product whose
+--     verdict changes now (its customer or product has turned up clean since): what a
+--     full rebuild would decide today. Those versions are few, and only the ones whose
+--     verdict changes pull their order in, so a reference that never resolves costs
+--     nothing downstream.
+
+{{ config(materialized='incremental', unique_key='row_key', incremental_strategy=upsert_strategy()) }}
 
 with
 
-orders as (
+parsed as (
 
     select * from {{ ref('int_orders_parsed') }}
 
@@ -31,45 +42,130 @@ clean_products as (
 
 ),
 
+{% if is_incremental() %}
+new_rows as (
+
+    select order_id, row_key
+    from parsed
+    where _parsed_at > {{ max_stamp(this, '_parsed_at') }}
+
+),
+
+unresolved as (
+
+    select row_key, order_id, customer_id, reason
+    from {{ this }}
+    where reason in ('unknown_customer', 'unknown_product')
+
+),
+
+unresolved_product_checks as (
+
+    select
+        items.row_key,
+        max(case when clean_products.product_id is null then 1 else 0 end)
+            as has_unknown_product
+    from items
+    inner join unresolved
+        on items.row_key = unresolved.row_key
+    left join clean_products
+        on items.product_id = clean_products.product_id
+    group by items.row_key
+
+),
+
+resolved as (
+
+    -- (quantities were fine, or the reason would be invalid_quantity)
+    select unresolved.order_id
+    from unresolved
+    left join clean_customers
+        on unresolved.customer_id = clean_customers.customer_id
+    left join unresolved_product_checks
+        on unresolved.row_key = unresolved_product_checks.row_key
+    where unresolved.reason <> coalesce(
+        case
+            when clean_customers.customer_id is null then 'unknown_customer'
+            when unresolved_product_checks.has_unknown_product = 1 then 'unknown_product'
+        end,
+        'clean'
+    )
+
+),
+
+scope as (
+
+    select * from parsed
+    where order_id in (select order_id from new_rows where order_id is not null)
+        or order_id in (select order_id from resolved)
+        or row_key in (select row_key from new_rows where order_id is null)
+
+),
+{% else %}
+scope as (
+
+    select * from parsed
+
+),
+{% endif %}
+
+numbered as (
+
+    -- the same payload sent again is the same event: only its first copy counts
+    select
+        *,
+        row_number() over (
+            partition by payload_text
+            order by loaded_at, load_label, copy_in_load
+        ) as copy_number
+    from scope
+
+),
+
 item_checks as (
 
     -- one row per order version: does any item break a rule?
     select
-        items.order_version_key,
+        items.row_key,
         max(case when items.quantity is null or items.quantity <= 0 then 1 else 0 end)
             as has_invalid_quantity,
         max(case when clean_products.product_id is null then 1 else 0 end)
             as has_unknown_product
     from items
+    inner join scope
+        on items.row_key = scope.row_key
     left join clean_products
         on items.product_id = clean_products.product_id
-    group by items.order_version_key
+    group by items.row_key
 
 ),
 
 classified as (
 
     select
-        orders.load_label,
-        orders.loaded_at,
-        orders.payload_text,
-        orders.order_version_key,
-        orders.order_id,
-        orders.customer_id,
-        orders.status,
-        orders.order_ts,
-        orders.updated_at,
+        numbered.row_key,
+        numbered.load_label,
+        numbered.loaded_at,
+        numbered.payload_text,
+        numbered.order_version_key,
+        numbered.order_id,
+        numbered.customer_id,
+        numbered.status,
+        numbered.order_ts,
+        numbered.updated_at,
         case
-            when orders.parse_reason is not null then orders.parse_reason
+            when numbered.parse_reason is not null then numbered.parse_reason
+            when numbered.copy_number > 1 then 'duplicate'
             when item_checks.has_invalid_quantity = 1 then 'invalid_quantity'
             when clean_customers.customer_id is null then 'unknown_customer'
             when item_checks.has_unknown_product = 1 then 'unknown_product'
-        end as reason
-    from orders
+        end as reason,
+        numbered._parsed_at
+    from numbered
     left join item_checks
-        on orders.order_version_key = item_checks.order_version_key
+        on numbered.row_key = item_checks.row_key
     left join clean_customers
-        on orders.customer_id = clean_customers.customer_id
+        on numbered.customer_id = clean_customers.customer_id
 
 ),
 
@@ -77,10 +173,10 @@ latest_clean as (
 
     -- a quarantined version never counts: the newest clean version is the order's latest
     select
-        order_version_key,
+        row_key,
         row_number() over (
             partition by order_id
-            order by updated_at desc, loaded_at desc, load_label desc
+            order by updated_at desc, loaded_at desc, load_label desc, row_key desc
         ) as version_rank
     from classified
     where reason is null
@@ -91,12 +187,12 @@ final as (
 
     select
         classified.*,
-        -- (an extra copy of a payload shares its version key, hence the reason check)
-        coalesce(classified.reason is null and latest_clean.version_rank = 1, false)
-            as is_latest_version
+        cast(classified.order_ts as date) as order_date,
+        coalesce(latest_clean.version_rank = 1, false) as is_latest_version,
+        {{ run_stamp() }} as _classified_at
     from classified
     left join latest_clean
-        on classified.order_version_key = latest_clean.order_version_key
+        on classified.row_key = latest_clean.row_key
 
 )
 

@@ -1,6 +1,10 @@
--- Every raw order row, parsed and repaired. `parse_reason` says why a row is unusable
--- before its content is even looked at (malformed, no id, a repeated copy); the
--- content checks (items, references) happen in int_orders_classified.
+-- Every raw order row once, parsed and repaired; append-only. A run takes only the raw
+-- rows of loads this table does not hold yet (by load label: see
+-- macros/incremental.sql for why not by loaded_at). `parse_reason` says why a row is
+-- unusable before its content is even looked at (malformed, no id); repeated copies
+-- and the content checks (items, references) are judged in int_orders_classified.
+
+{{ config(materialized='incremental', incremental_strategy=append_strategy()) }}
 
 with
 
@@ -8,6 +12,9 @@ source as (
 
     select load_label, loaded_at, payload
     from {{ source('raw', 'raw_orders') }}
+    {% if is_incremental() %}
+    where {{ unprocessed_loads(source('raw', 'raw_orders'), this) }}
+    {% endif %}
 
 ),
 
@@ -31,15 +38,14 @@ parsed as (
 
 numbered as (
 
-    -- the same payload sent again is the same event: only its first copy counts
     select
         *,
         -- identifies one order version (one distinct payload) in the models downstream
         md5(payload_text) as order_version_key,
+        -- identical rows of one load are told apart by their copy number
         row_number() over (
-            partition by payload_text
-            order by loaded_at, load_label
-        ) as copy_number
+            partition by load_label, payload_text order by loaded_at
+        ) as copy_in_load
     from parsed
 
 ),
@@ -47,12 +53,13 @@ numbered as (
 final as (
 
     select
+        {{ raw_row_key() }} as row_key,
         *,
         case
             when not is_object then 'malformed_json'
             when order_id is null then 'missing_id'
-            when copy_number > 1 then 'duplicate'
-        end as parse_reason
+        end as parse_reason,
+        {{ run_stamp() }} as _parsed_at
     from numbered
 
 )

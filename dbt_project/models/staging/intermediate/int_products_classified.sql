@@ -1,31 +1,43 @@
--- Every raw product row, parsed and repaired, with the reason it is set aside
--- (`reason` is null for a clean row). stg_products and quarantine_products read this.
+-- Every raw product row with the reason it is set aside (`reason` is null for a clean
+-- row). stg_products and quarantine_products read this.
+--
+-- Incremental: a run re-judges every version of each product that has new raw rows
+-- (whether a row is a repeated copy depends on the product's earlier rows), plus the new
+-- rows without an id, and upserts them by row_key.
+
+{{ config(materialized='incremental', unique_key='row_key', incremental_strategy=upsert_strategy()) }}
 
 with
 
-source as (
-
-    select load_label, loaded_at, payload
-    from {{ source('raw', 'raw_products') }}
-
-),
-
 parsed as (
 
-    select
-        load_label,
-        loaded_at,
-        {{ json_text('payload') }} as payload_text,
-        {{ json_is_object('payload') }} as is_object,
-        {{ cast_or_null(json_str('payload', 'product_id'), 'bigint') }} as product_id,
-        trim({{ json_str('payload', 'name') }}) as product_name,
-        {{ json_str('payload', 'category') }} as category,
-        -- a price sent as a string ("12.50") converts like a number does
-        {{ cast_or_null(json_str('payload', 'unit_price'), 'decimal(12, 2)') }} as unit_price,
-        {{ parse_utc_ts(json_str('payload', 'updated_at')) }} as updated_at
-    from source
+    select * from {{ ref('int_products_parsed') }}
 
 ),
+
+{% if is_incremental() %}
+new_rows as (
+
+    select product_id, row_key
+    from parsed
+    where _parsed_at > {{ max_stamp(this, '_parsed_at') }}
+
+),
+
+scope as (
+
+    select * from parsed
+    where product_id in (select product_id from new_rows where product_id is not null)
+        or row_key in (select row_key from new_rows where product_id is null)
+
+),
+{% else %}
+scope as (
+
+    select * from parsed
+
+),
+{% endif %}
 
 numbered as (
 
@@ -34,9 +46,9 @@ numbered as (
         *,
         row_number() over (
             partition by payload_text
-            order by loaded_at, load_label
+            order by loaded_at, load_label, copy_in_load
         ) as copy_number
-    from parsed
+    from scope
 
 ),
 
@@ -51,6 +63,25 @@ classified as (
         end as reason
     from numbered
 
+),
+
+final as (
+
+    select
+        row_key,
+        load_label,
+        loaded_at,
+        payload_text,
+        product_id,
+        product_name,
+        category,
+        unit_price,
+        updated_at,
+        reason,
+        _parsed_at,
+        {{ run_stamp() }} as _classified_at
+    from classified
+
 )
 
-select * from classified
+select * from final

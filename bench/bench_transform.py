@@ -1,0 +1,155 @@
+"""Transform benchmark: one incremental `dbt build` on top of small and large histories.
+
+In one run: a DuckDB file with 100k orders of history and one with 1M (simulator
+batches, dirty rate 1%; see WARMUP_BATCHES for how both end alike), each built once with `dbt build`; then the same-size batch
+(10k orders) is added to each and `dbt build` is timed. An incremental build should
+cost about the same whatever the history: the target is (1M) / (100k) <= 1.5.
+dbt's start-up (parse, connect) is a fixed cost in both and is included, as a user
+pays it; dbt's own "Finished running ... in X seconds" is reported next to it.
+
+    .venv/bin/python bench/bench_transform.py [--histories 100000 1000000] [--batch 10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from retail_platform.simulator.runner import BatchSizes, run_batch
+from retail_platform.warehouse.duckdb import DuckDBWarehouse
+
+ROOT = Path(__file__).resolve().parents[1]
+DBT_PROJECT_DIR = ROOT / "dbt_project"
+DBT_EXECUTABLE = Path(sys.executable).with_name("dbt")
+TARGET_RATIO = 1.5
+HISTORY_BATCH_ORDERS = 100_000  # big batches: few loads, like a backfill
+DIRTY_RATE = 0.01
+# A batch also carries the status changes of orders from the last 22 simulated days
+# (generator.LIFECYCLE_MAX_SECONDS), so "the same batch" needs the same recent days:
+# the bulk of the history is loaded 23 days apart (settled by the time of the timed
+# batch), then WARMUP_BATCHES daily batches of the timed size end both histories.
+SETTLED_STEP_SECONDS = 23 * 86_400
+WARMUP_BATCHES = 3
+FINISHED = re.compile(r"Finished running .* in .*?\(([0-9.]+)s\)")
+
+
+def sizes_for(orders: int) -> BatchSizes:
+    """A batch's customers and products in proportion to its orders."""
+    return BatchSizes(
+        customers=max(1, orders // 10), products=max(1, orders // 1000), orders=orders
+    )
+
+
+def dbt_build(db: Path, work: Path) -> tuple[float, float | None]:
+    """Run `dbt build`; return (wall seconds of the subprocess, dbt's own seconds)."""
+    env = {
+        **os.environ,
+        "RETAIL_WAREHOUSE": "duckdb",
+        "RETAIL_DUCKDB_PATH": str(db),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    }
+    command = [
+        str(DBT_EXECUTABLE),
+        "build",
+        "--project-dir",
+        str(DBT_PROJECT_DIR),
+        "--profiles-dir",
+        str(DBT_PROJECT_DIR),
+        "--target-path",
+        str(work / "target"),
+        "--log-path",
+        str(work / "logs"),
+    ]
+    started = time.perf_counter()
+    result = subprocess.run(command, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    if result.returncode != 0:
+        sys.exit(f"dbt build failed on {db}:\n{result.stdout[-4000:]}\n{result.stderr}")
+    found = FINISHED.search(result.stdout)
+    return wall, float(found.group(1)) if found else None
+
+
+def load_history(warehouse: DuckDBWarehouse, orders: int, batch: int) -> float:
+    started = time.perf_counter()
+    remaining = orders - WARMUP_BATCHES * batch
+    while remaining > 0:
+        size = min(HISTORY_BATCH_ORDERS, remaining)
+        run_batch(
+            warehouse,
+            sizes=sizes_for(size),
+            dirty_rate=DIRTY_RATE,
+            step_seconds=SETTLED_STEP_SECONDS,
+        )
+        remaining -= size
+    for day in range(WARMUP_BATCHES):
+        run_batch(
+            warehouse,
+            sizes=sizes_for(batch),
+            dirty_rate=DIRTY_RATE,
+            step_seconds=SETTLED_STEP_SECONDS if day == 0 else 86_400,
+        )
+    return time.perf_counter() - started
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--histories", type=int, nargs=2, default=[100_000, 1_000_000])
+    parser.add_argument("--batch", type=int, default=10_000, help="orders in the timed batch")
+    parser.add_argument(
+        "--workdir", type=Path, help="keep the DuckDB files here (default: a temp dir)"
+    )
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="bench_transform_") as tmp:
+        workdir = args.workdir or Path(tmp)
+        workdir.mkdir(parents=True, exist_ok=True)
+        results: dict[int, tuple[float, float | None]] = {}
+        for history in args.histories:
+            work = workdir / f"history_{history}"
+            work.mkdir(exist_ok=True)
+            db = work / "warehouse.duckdb"
+            db.unlink(missing_ok=True)
+            warehouse = DuckDBWarehouse(path=str(db))
+            warehouse.setup()
+            generated = load_history(warehouse, history, args.batch)
+            first_wall, first_dbt = dbt_build(db, work)
+            print(
+                f"history {history:>9,} orders: generated in {generated:6.1f} s, "
+                f"first (full) dbt build {first_wall:6.1f} s",
+                flush=True,
+            )
+            run_batch(warehouse, sizes=sizes_for(args.batch), dirty_rate=DIRTY_RATE)
+            ((raw_rows,),) = warehouse.query(
+                "select count(*) from raw.raw_orders where load_label like "
+                "(select regexp_replace(max(load_label), '_c[0-9]+$', '') from raw.raw_orders) || '%'"
+            )
+            print(f"  timed batch: {raw_rows:,} raw order rows (new orders + updates)", flush=True)
+            results[history] = wall, own = dbt_build(db, work)
+            own_text = f"{own:.2f} s" if own is not None else "n/a"
+            print(
+                f"history {history:>9,} orders: + {args.batch:,}-order batch, "
+                f"dbt build {wall:6.2f} s wall (dbt's own: {own_text})",
+                flush=True,
+            )
+
+    small, large = args.histories
+    ratio = results[large][0] / results[small][0]
+    verdict = "PASS" if ratio <= TARGET_RATIO else "FAIL"
+    print(
+        f"ratio wall ({large:,}) / ({small:,}) = {ratio:.2f}  target <= {TARGET_RATIO}: {verdict}"
+    )
+    if results[large][1] and results[small][1]:
+        print(
+            f"ratio dbt's own ({large:,}) / ({small:,}) = {results[large][1] / results[small][1]:.2f}"
+        )
+    return 0 if verdict == "PASS" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -46,7 +46,7 @@ _HIT, _KIND, _DETAIL = 50, 51, 52
 
 def _reformat(ts: str, variant: int) -> str:
     """The same instant written another way: with an offset, or with no zone at all."""
-    t = datetime.strptime(ts, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    t = datetime.fromisoformat(ts).astimezone(UTC)  # "...Z" (Python >= 3.11)
     if variant == 0:
         return t.astimezone(timezone(timedelta(hours=1))).strftime("%Y-%m-%d %H:%M:%S+01:00")
     if variant == 1:
@@ -95,10 +95,20 @@ def inject(entity: str, payloads: pa.Array, *, seed: int, stream: int, rate: flo
         return payloads
     kinds = rng.integers(seed, keys[hit], _KIND, 0, len(FAULTS[entity]))
     details = rng.integers(seed, keys[hit], _DETAIL, 0, 1 << 30)
-    values = payloads.to_numpy(zero_copy_only=False).copy()
+    # Only the hit rows leave Arrow; the rest is copied once by a take.
+    originals = payloads.take(pa.array(hit)).to_pylist()
+    replaced: list[str] = []
     extra: list[str] = []
-    for row, kind, detail in zip(hit, kinds, details, strict=True):
-        first, *more = _apply(entity, FAULTS[entity][kind], values[row], int(detail))
-        values[row] = first
+    for text, kind, detail in zip(originals, kinds, details, strict=True):
+        first, *more = _apply(entity, FAULTS[entity][kind], text, int(detail))
+        replaced.append(first)
         extra += more
-    return pa.array(np.concatenate([values, np.array(extra, dtype=object)]), pa.string())
+    # One copy: the clean runs between hit rows, each replacement, then the extra copies.
+    payloads = payloads.cast(pa.string())
+    fixes = pa.array(replaced + extra, pa.string())
+    pieces, start = [], 0
+    for j, row in enumerate(hit.tolist()):
+        pieces += [payloads.slice(start, row - start), fixes.slice(j, 1)]
+        start = row + 1
+    pieces += [payloads.slice(start), fixes.slice(len(hit))]
+    return pa.concat_arrays(pieces)

@@ -8,8 +8,13 @@ string kernels, never by a per-row ``json.dumps``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
+from functools import lru_cache, partial
+from itertools import islice
 
 import numpy as np
 import orjson
@@ -127,44 +132,98 @@ def plan_batch(
 
 def _s(values: np.ndarray | pa.Array) -> pa.Array:
     """Any int/str column as an Arrow string array."""
-    arr = values if isinstance(values, pa.Array) else pa.array(values)
+    if isinstance(values, pa.Array):
+        arr = values
+    elif values.dtype.kind in "iu":
+        arr = pa.array(values.astype(np.int64, copy=False))
+    else:
+        arr = pa.array(values)
     return arr if pa.types.is_string(arr.type) else pc.cast(arr, pa.string())
 
 
 def _concat(*parts: object) -> pa.Array:
-    cols = [p if isinstance(p, str) else _s(p) for p in parts]
+    # Adjacent literals are merged first: every part costs a pass over the rows.
+    cols: list[object] = []
+    for p in parts:
+        if isinstance(p, str) and cols and isinstance(cols[-1], str):
+            cols[-1] += p
+        else:
+            cols.append(p)
+    cols = [p if isinstance(p, str) else _s(p) for p in cols]
     return pc.binary_join_element_wise(*cols, "")
 
 
-_TWO_DIGITS = np.array([f"{i:02d}" for i in range(60)], dtype=object)
+@lru_cache(maxsize=64)
+def _arrow_pool(pool: tuple[str, ...]) -> pa.Array:
+    return pa.array(pool, pa.string())
+
+
+def _pick(pool: np.ndarray | tuple[str, ...] | pa.Array, index: np.ndarray) -> pa.Array:
+    """``pool[index]`` as Arrow strings (pools are converted to Arrow once, then cached)."""
+    if not isinstance(pool, pa.Array):
+        pool = _arrow_pool(tuple(pool))
+    return pool.take(pa.array(np.asarray(index, dtype=np.int64)))
+
+
+def _fixed_width(rows: np.ndarray) -> pa.Array:
+    """An ``(n, width)`` uint8 matrix of ASCII as an Arrow string array (no copy)."""
+    rows = np.ascontiguousarray(rows, dtype=np.uint8)
+    n, width = rows.shape
+    offsets = np.arange(0, n * width + 1, width, dtype=np.int32)
+    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(rows))
+
+
+# "HH:MM:SS" for every second of a day.
+_TIME_OF_DAY = np.array(
+    [f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}" for s in range(86_400)], dtype="S8"
+)
+
+
+def _iso_fill(out: np.ndarray, col: int, seconds: np.ndarray) -> None:
+    """Write date and time of ``YYYY-MM-DDTHH:MM:SSZ`` into each row of ``out`` at ``col``.
+
+    ``out`` is an ``(n, width)`` uint8 matrix whose template already holds the ``T``
+    and ``Z``; the 10-byte dates and 8-byte times are copied in as fixed-width fields.
+    """
+    seconds = np.asarray(seconds, dtype=np.int64)
+    if not len(seconds):
+        return
+    days, sec = np.divmod(seconds, DAY)
+    # Dates are formatted once per day of the (short) span the rows cover.
+    first = int(days.min())
+    span = np.arange(first, int(days.max()) + 1).astype("datetime64[D]")
+    dates = np.datetime_as_string(span).astype("S10")
+    width = out.shape[1]
+    fields = np.dtype(
+        {"names": ["d", "t"], "formats": ["S10", "S8"], "offsets": [0, 11], "itemsize": width - col}
+    )
+    rows = np.ndarray((len(out),), dtype=fields, buffer=out, offset=col, strides=(width,))
+    rows["d"] = dates[days - first]
+    rows["t"] = _TIME_OF_DAY[sec]
+
+
+def _template_rows(n: int, template: str) -> np.ndarray:
+    """``n`` copies of an ASCII template as a writable ``(n, len(template))`` uint8 matrix."""
+    return np.tile(np.frombuffer(template.encode(), np.uint8), (n, 1))
+
+
+_ISO_TEMPLATE = "0000-00-00T00:00:00Z"
 
 
 def _timestamps(seconds: np.ndarray) -> pa.Array:
-    """ISO-8601 UTC strings; dates formatted once per distinct day, times from lookups."""
-    seconds = np.asarray(seconds, dtype=np.int64)
-    days, sec = np.divmod(seconds, DAY)
-    unique_days, day_index = np.unique(days, return_inverse=True)
-    dates = np.datetime_as_string(unique_days.astype("datetime64[D]")).astype(object)
-    return _concat(
-        _pick(dates, day_index),
-        "T",
-        _pick(_TWO_DIGITS, sec // 3600),
-        ":",
-        _pick(_TWO_DIGITS, sec // 60 % 60),
-        ":",
-        _pick(_TWO_DIGITS, sec % 60),
-        "Z",
-    )
+    """ISO-8601 UTC strings, built as fixed-width bytes (no per-row formatting)."""
+    out = _template_rows(len(seconds), _ISO_TEMPLATE)
+    _iso_fill(out, 0, seconds)
+    return _fixed_width(out)
+
+
+_CENTS = tuple(f"{i:02d}" for i in range(100))
 
 
 def _money(cents: np.ndarray) -> pa.Array:
     cents = np.asarray(cents, dtype=np.int64)
-    frac = pc.utf8_lpad(_s(cents % 100), width=2, padding="0")
-    return _concat(cents // 100, ".", frac)
-
-
-def _pick(pool: np.ndarray, index: np.ndarray) -> pa.Array:
-    return pa.array(pool, pa.string()).take(pa.array(index))
+    whole, frac = np.divmod(cents, 100)
+    return _concat(whole, ".", _pick(_CENTS, frac))
 
 
 def _in_window(seed: int, ids: np.ndarray, salt: int, start: np.ndarray, end: np.ndarray):
@@ -197,7 +256,7 @@ def customer_payloads(
         version > 0, rng.uniform(seed, keyed, Salt.MOVE_DOMAIN), rng.uniform(seed, ids, Salt.DOMAIN)
     )
     city = offsets[loc] + (u_city * counts[loc]).astype(np.int64)
-    domain = np.array(EMAIL_DOMAINS, dtype=object)[(u_domain * len(EMAIL_DOMAINS)).astype(np.int64)]
+    domain = (u_domain * len(EMAIL_DOMAINS)).astype(np.int64)
     email = _concat(
         '"',
         _pick(pools.first_slugs, first),
@@ -205,7 +264,7 @@ def customer_payloads(
         _pick(pools.last_slugs, last),
         ids.astype(np.int64),
         "@",
-        _pick(domain, np.arange(len(ids))),
+        _pick(EMAIL_DOMAINS, domain),
         '"',
     )
     return _concat(
@@ -231,14 +290,21 @@ def customer_payloads(
 
 def _creation_windows(
     log: list[BatchRecord], first_attr: str, count_attr: str, ids: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, list[BatchRecord]]:
-    """For each id, the clock window of the batch that created it (and that batch)."""
+) -> tuple[np.ndarray, np.ndarray, list[BatchRecord], np.ndarray]:
+    """For each id, the clock window of the batch that created it.
+
+    Also returns the creating batches (``made``) and, per id, its index into them.
+    """
     made = sorted((r for r in log if getattr(r, count_attr)), key=lambda r: getattr(r, first_attr))
     firsts = np.array([getattr(r, first_attr) for r in made], dtype=np.int64)
-    at = np.searchsorted(firsts, ids.astype(np.int64), side="right") - 1
+    ids = ids.astype(np.int64)
+    if len(made) == 1:
+        at = np.zeros(len(ids), dtype=np.int64)  # the common case: one batch made them all
+    else:
+        at = np.searchsorted(firsts, ids, side="right") - 1
     starts = np.array([r.clock_start for r in made], dtype=np.int64)[at]
     ends = np.array([r.clock_end for r in made], dtype=np.int64)[at]
-    return starts, ends, [made[i] for i in at]
+    return starts, ends, made, at
 
 
 def customers_batch(seed: int, rec: BatchRecord, log: list[BatchRecord]) -> pa.Array:
@@ -253,7 +319,7 @@ def customers_batch(seed: int, rec: BatchRecord, log: list[BatchRecord]) -> pa.A
         moved = np.unique(rng.integers(seed, picks, Salt.UPDATE_PICK, 1, existing + 1)).astype(
             np.uint64
         )
-        c_start, c_end, _ = _creation_windows(log, "customers_first", "customers_count", moved)
+        c_start, c_end, _, _ = _creation_windows(log, "customers_first", "customers_count", moved)
         signup_old = _in_window(seed, moved, Salt.SIGNUP, c_start, c_end)
         keyed = moved * np.uint64(1_000_003) + np.uint64(rec.batch_no)
         when = _in_window(seed, keyed, Salt.UPDATE_AT, start, end)
@@ -325,12 +391,60 @@ def products_batch(seed: int, rec: BatchRecord) -> pa.Array:
     )
 
 
+def _readonly(arr: np.ndarray) -> np.ndarray:
+    arr.flags.writeable = False  # cached: no caller may change it
+    return arr
+
+
+@lru_cache(maxsize=8)
 def _popularity_cum(seed: int, n_products: int) -> np.ndarray:
     # Pareto-distributed weights: a few products sell a lot, most sell a little (Zipf-like).
     weights = (
         1.0 - rng.uniform(seed, np.arange(1, n_products + 1, dtype=np.uint64), Salt.POPULARITY)
     ) ** (-1.0 / ZIPF_EXPONENT)
-    return np.cumsum(weights)
+    return _readonly(np.cumsum(weights))
+
+
+@dataclass(frozen=True)
+class _GuidedTable:
+    """``searchsorted(cum, x, side="right")`` sped up by a guide over equal-width buckets.
+
+    ``guide[k]`` is the answer at the k-th bucket edge. The answer for ``x`` lies between
+    the guide values a bucket either side of x's bucket; where those agree (almost
+    always) it is exact without a search; only the rest are binary-searched.
+    """
+
+    cum: np.ndarray
+    guide: np.ndarray
+    scale: float  # buckets per unit of x
+
+    @classmethod
+    def build(cls, cum: np.ndarray, buckets_per_entry: int = 64) -> _GuidedTable:
+        n_buckets = int(min(max(buckets_per_entry * len(cum), 1024), 1 << 22))
+        scale = n_buckets / float(cum[-1])
+        guide = np.searchsorted(cum, np.arange(n_buckets + 1) / scale, side="right")
+        guide[-1] = len(cum)  # the bound for anything at or past the last edge
+        return cls(_readonly(cum), _readonly(guide), scale)
+
+    def search(self, x: np.ndarray) -> np.ndarray:
+        last = len(self.guide) - 1
+        k = np.clip((x * self.scale).astype(np.int64), 0, last)
+        lo = self.guide[np.maximum(k - 1, 0)]
+        hi = self.guide[np.minimum(k + 2, last)]
+        unsure = np.flatnonzero(lo != hi)
+        lo[unsure] = np.searchsorted(self.cum, x[unsure], side="right")
+        return lo
+
+
+@lru_cache(maxsize=8)
+def _popularity_table(seed: int, n_products: int) -> _GuidedTable:
+    return _GuidedTable.build(np.array(_popularity_cum(seed, n_products)))
+
+
+@lru_cache(maxsize=8)
+def _price_table(seed: int, n_products: int) -> np.ndarray:
+    """List price in cents of products 1..n (index = product id - 1), computed once."""
+    return _readonly(product_price_cents(seed, np.arange(1, n_products + 1, dtype=np.uint64)))
 
 
 # ---------------------------------------------------------------- orders
@@ -373,6 +487,9 @@ class Orders:
     delivered_at: np.ndarray
     returned: np.ndarray
     returned_at: np.ndarray
+    item_discount: np.ndarray | None = None  # per item: index into _DISCOUNTS
+    seed: int = 0  # what the orders were built with (to find cached item tables)
+    n_products: int = 0  # products that existed for the newest of these orders
 
     def status_at(self, t: int) -> tuple[np.ndarray, np.ndarray]:
         """Status code and the time it was reached, as of time ``t``."""
@@ -396,44 +513,52 @@ class Orders:
         item_idx = np.repeat(starts, counts) + (
             np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
         )
-        per_order = {k: v[keep] for k, v in vars(self).items() if not k.startswith("item_")}
-        return Orders(
-            item_offsets=np.concatenate([[0], np.cumsum(counts)]),
-            item_product=self.item_product[item_idx],
-            item_quantity=self.item_quantity[item_idx],
-            item_cents=self.item_cents[item_idx],
-            **per_order,
-        )
+        columns = {}
+        for k, v in vars(self).items():
+            if not isinstance(v, np.ndarray) or k == "item_offsets":
+                columns[k] = v
+            else:
+                columns[k] = v[item_idx] if k.startswith("item_") else v[keep]
+        columns["item_offsets"] = np.concatenate([[0], np.cumsum(counts)])
+        return Orders(**columns)
+
+
+# Item discounts: code 0 = list price, 1 = 10% off (10% of items), 2 = 20% off (5%).
+_DISCOUNTS = np.array([1.0, 0.9, 0.8])
+# Up to this many products, every possible item JSON (product x discount x quantity) is
+# built once and items are picked from it; above, items are assembled per chunk.
+ITEM_TABLE_MAX_PRODUCTS = 50_000
+_N_QUANTITIES = len(QUANTITY_CUM)
 
 
 def build_orders(seed: int, ids: np.ndarray, log: list[BatchRecord]) -> Orders:
     """Regenerate orders (any ids that some batch in ``log`` created) from their ids."""
     ids = np.asarray(ids, dtype=np.uint64)
-    start, end, made = _creation_windows(log, "orders_first", "orders_count", ids)
-    customers_total = np.array([r.customers_total for r in made], dtype=np.int64)
-    products_total = np.array([r.products_total for r in made], dtype=np.int64)
+    start, end, made, at = _creation_windows(log, "orders_first", "orders_count", ids)
+    customers_total = np.array([r.customers_total for r in made], dtype=np.int64)[at]
+    products_total = np.array([r.products_total for r in made], dtype=np.int64)[at]
 
-    lo, hi = _intensity(start), _intensity(end)
+    # Intensity at the window edges: once per creating batch, not once per order.
+    lo = _intensity(np.array([r.clock_start for r in made], dtype=np.int64))[at]
+    hi = _intensity(np.array([r.clock_end for r in made], dtype=np.int64))[at]
     order_ts = _inverse_intensity(lo + rng.uniform(seed, ids, Salt.ORDER_MINUTE) * (hi - lo))
     order_ts = np.clip(order_ts, start, end - 1)
     customer = 1 + (rng.uniform(seed, ids, Salt.CUSTOMER) * customers_total).astype(np.int64)
 
     n_items = 1 + rng.choice(seed, ids, Salt.ITEM_COUNT, ITEM_COUNT_CUM)
-    offsets = np.concatenate([[0], np.cumsum(n_items)])
-    item_keys = np.repeat(ids, n_items) * np.uint64(8) + (
-        np.arange(offsets[-1]) - np.repeat(offsets[:-1], n_items)
-    ).astype(np.uint64)
-    cum = _popularity_cum(seed, int(products_total.max()) if len(ids) else 1)
-    cap = cum[np.repeat(products_total, n_items) - 1]
-    product = 1 + np.searchsorted(
-        cum, rng.uniform(seed, item_keys, Salt.ITEM_PRODUCT) * cap, side="right"
-    )
+    offsets = np.zeros(len(ids) + 1, dtype=np.int64)
+    np.cumsum(n_items, out=offsets[1:])
+    line = np.arange(offsets[-1]) - np.repeat(offsets[:-1], n_items)
+    item_keys = np.repeat(ids, n_items) * np.uint64(8) + line.astype(np.uint64)
+    n_products = int(products_total.max()) if len(ids) else 1
+    popularity = _popularity_table(seed, n_products)
+    cap = popularity.cum[np.repeat(products_total, n_items) - 1]
+    product = 1 + popularity.search(rng.uniform(seed, item_keys, Salt.ITEM_PRODUCT) * cap)
     quantity = 1 + rng.choice(seed, item_keys, Salt.ITEM_QTY, QUANTITY_CUM)
     u_disc = rng.uniform(seed, item_keys, Salt.ITEM_DISCOUNT)
-    discount = np.where(u_disc < 0.10, 0.9, np.where(u_disc < 0.15, 0.8, 1.0))
-    cents = np.round(product_price_cents(seed, product.astype(np.uint64)) * discount).astype(
-        np.int64
-    )
+    discount = np.where(u_disc < 0.10, 1, np.where(u_disc < 0.15, 2, 0)).astype(np.int8)
+    list_cents = _price_table(seed, n_products)[product - 1]
+    cents = np.round(list_cents * _DISCOUNTS[discount]).astype(np.int64)
 
     def after(base: np.ndarray, salt: int, lo_s: int, hi_s: int) -> np.ndarray:
         return base + lo_s + (rng.uniform(seed, ids, salt) * (hi_s - lo_s)).astype(np.int64)
@@ -456,47 +581,117 @@ def build_orders(seed: int, ids: np.ndarray, log: list[BatchRecord]) -> Orders:
         delivered_at=delivered,
         returned=rng.uniform(seed, ids, Salt.RETURN) < 0.05,
         returned_at=after(delivered, Salt.RETURN_AT, DAY, 14 * DAY),
+        item_discount=discount,
+        seed=seed,
+        n_products=n_products,
     )
+
+
+def _item_json(product: np.ndarray, quantity: np.ndarray, cents: np.ndarray) -> pa.Array:
+    return _concat(
+        '{"product_id":',
+        product,
+        ',"quantity":',
+        quantity,
+        ',"unit_price":',
+        _money(cents),
+        "}",
+    )
+
+
+@lru_cache(maxsize=4)
+def _item_table(seed: int, n_products: int) -> pa.Array:
+    """Item JSON for every (product, discount, quantity): index ((p - 1) * 3 + d) * 4 + q - 1."""
+    n_d, n_q = len(_DISCOUNTS), _N_QUANTITIES
+    product = np.repeat(np.arange(1, n_products + 1), n_d * n_q)
+    discount = np.tile(np.repeat(np.arange(n_d), n_q), n_products)
+    quantity = np.tile(np.arange(1, n_q + 1), n_products * n_d)
+    cents = np.round(_price_table(seed, n_products)[product - 1] * _DISCOUNTS[discount])
+    return _item_json(product, quantity, cents.astype(np.int64))
+
+
+def _items(orders: Orders) -> pa.Array:
+    if orders.item_discount is not None and 0 < orders.n_products <= ITEM_TABLE_MAX_PRODUCTS:
+        index = (
+            (orders.item_product - 1) * len(_DISCOUNTS) + orders.item_discount
+        ) * _N_QUANTITIES + (orders.item_quantity - 1)
+        return _item_table(orders.seed, orders.n_products).take(pa.array(index))
+    return _item_json(orders.item_product, orders.item_quantity, orders.item_cents)
+
+
+# Status with the literals around it, and the fixed-width block of both timestamps.
+_STATUS_PARTS = tuple(f',"status":"{s}","order_ts":"' for s in STATUSES)
+_TS_BLOCK = _ISO_TEMPLATE + '","updated_at":"' + _ISO_TEMPLATE + '","items":['
+_TS_SECOND = 20 + len('","updated_at":"')
 
 
 def order_payloads(orders: Orders, as_of: int) -> pa.Array:
     """Each order's JSON as of time ``as_of`` (its status then, updated_at when reached)."""
     code, since = orders.status_at(as_of)
-    items = _concat(
-        '{"product_id":',
-        orders.item_product,
-        ',"quantity":',
-        orders.item_quantity,
-        ',"unit_price":',
-        _money(orders.item_cents),
-        "}",
-    )
-    item_lists = pa.ListArray.from_arrays(pa.array(orders.item_offsets, pa.int32()), items)
+    item_lists = pa.ListArray.from_arrays(pa.array(orders.item_offsets, pa.int32()), _items(orders))
+    ts_block = _template_rows(len(orders.ids), _TS_BLOCK)
+    _iso_fill(ts_block, 0, orders.order_ts)
+    _iso_fill(ts_block, _TS_SECOND, since)
     return _concat(
         '{"order_id":',
-        orders.ids.astype(np.int64),
+        orders.ids,
         ',"customer_id":',
         orders.customer_id,
-        ',"status":"',
-        _pick(STATUSES, code),
-        '","order_ts":"',
-        _timestamps(orders.order_ts),
-        '","updated_at":"',
-        _timestamps(since),
-        '","items":[',
+        _pick(_STATUS_PARTS, code),
+        _fixed_width(ts_block),
         pc.binary_join(item_lists, ","),
         "]}",
     )
 
 
+# Chunks generated ahead, in parallel threads (numpy and Arrow release the GIL in their
+# kernels). Output order, and so every byte, is the same as with one thread.
+PREFETCH_WORKERS = min(2, os.cpu_count() or 1)
+
+
+def _in_order[T](tasks: list[Callable[[], T]], workers: int) -> Iterator[T]:
+    """Results of ``tasks`` in order, at most ``workers`` of them computed ahead."""
+    if workers <= 1 or len(tasks) <= 1:
+        for task in tasks:
+            yield task()
+        return
+    with ThreadPoolExecutor(workers, thread_name_prefix="retail-sim") as pool:
+        pending: deque[Future[T]] = deque()
+        todo = iter(tasks)
+        for task in islice(todo, workers):
+            pending.append(pool.submit(task))
+        while pending:
+            result = pending.popleft().result()
+            task = next(todo, None)
+            if task is not None:
+                pending.append(pool.submit(task))
+            yield result
+
+
 def orders_batch(
-    seed: int, rec: BatchRecord, log: list[BatchRecord], chunk_size: int
+    seed: int,
+    rec: BatchRecord,
+    log: list[BatchRecord],
+    chunk_size: int,
+    workers: int | None = None,
 ) -> Iterator[pa.Array]:
     """New orders of the batch, then lifecycle updates of recent orders, in chunks."""
     history = [r for r in log if r.batch_no < rec.batch_no] + [rec]
+
+    def new(first: int, last: int) -> pa.Array | None:
+        return order_payloads(build_orders(seed, np.arange(first, last), history), rec.clock_end)
+
+    def updates(first: int, last: int) -> pa.Array | None:
+        orders = build_orders(seed, np.arange(first, last), history)
+        before, _ = orders.status_at(rec.clock_start)
+        after_, _ = orders.status_at(rec.clock_end)
+        changed = before != after_
+        return order_payloads(orders.take(changed), rec.clock_end) if changed.any() else None
+
+    tasks: list[Callable[[], pa.Array | None]] = []
     for first in range(rec.orders_first, rec.orders_first + rec.orders_count, chunk_size):
         last = min(first + chunk_size, rec.orders_first + rec.orders_count)
-        yield order_payloads(build_orders(seed, np.arange(first, last), history), rec.clock_end)
+        tasks.append(partial(new, first, last))
     # Orders from earlier batches whose status changed during this batch's window.
     recent = [
         r
@@ -508,9 +703,7 @@ def orders_batch(
     for r in sorted(recent, key=lambda r: r.orders_first):
         for first in range(r.orders_first, r.orders_first + r.orders_count, chunk_size):
             last = min(first + chunk_size, r.orders_first + r.orders_count)
-            orders = build_orders(seed, np.arange(first, last), history)
-            before, _ = orders.status_at(rec.clock_start)
-            after_, _ = orders.status_at(rec.clock_end)
-            changed = before != after_
-            if changed.any():
-                yield order_payloads(orders.take(changed), rec.clock_end)
+            tasks.append(partial(updates, first, last))
+    for payloads in _in_order(tasks, PREFETCH_WORKERS if workers is None else workers):
+        if payloads is not None:
+            yield payloads

@@ -88,6 +88,18 @@ class Pools:
     raw_cities: tuple[str, ...]
 
 
+def _stable_city_lists(fake: object) -> None:
+    """Sort provider city lists that Faker builds from a set (it_IT does).
+
+    A list made from a set is ordered by string hashes, which change with every
+    process (PYTHONHASHSEED), so the same seed would pick different cities per run.
+    """
+    for provider in fake.get_providers():  # type: ignore[attr-defined]
+        cities = vars(provider).get("cities", getattr(type(provider), "cities", None))
+        if isinstance(cities, list | tuple) and cities:
+            provider.cities = sorted(cities)
+
+
 @lru_cache(maxsize=4)
 def build_pools(seed: int) -> Pools:
     from faker import Faker  # heavy import: only when a batch is generated
@@ -95,6 +107,7 @@ def build_pools(seed: int) -> Pools:
     first, last, name_loc, cities, countries, city_loc = [], [], [], [], [], []
     for index, (locale, country, _share) in enumerate(LOCALES):
         fake = Faker(locale)
+        _stable_city_lists(fake)
         fake.seed_instance(seed * 1009 + index)
         first += [fake.first_name() for _ in range(NAMES_PER_LOCALE)]
         last += [fake.last_name() for _ in range(NAMES_PER_LOCALE)]

@@ -16,12 +16,12 @@ def defs() -> Definitions:
         generate_job,
         generate_schedule,
     )
-    from retail_platform.checks import RAW_CHECKS
+    from retail_platform.checks import CHECKS
     from retail_platform.resources import dbt_resource, warehouse_from_env
 
     return Definitions(
         assets=[simulator_batches, raw_tables, retail_dbt_models],
-        asset_checks=RAW_CHECKS,
+        asset_checks=CHECKS,
         jobs=[generate_job, check_sources_job],
         schedules=[generate_schedule, check_sources_schedule],
         sensors=[automation_sensor],

@@ -1,6 +1,6 @@
 """New raw rows, from any writer, lead the automation sensor to request the dbt assets."""
 
-from dagster import AssetKey, AssetMaterialization, evaluate_automation_conditions
+from dagster import AssetCheckKey, AssetKey, AssetMaterialization, evaluate_automation_conditions
 
 from retail_platform.simulator.runner import BatchSizes, run_batch
 
@@ -48,6 +48,28 @@ def test_new_raw_rows_request_the_dbt_assets(warehouse, instance):
     assert "staging/stg_orders" in got and "marts/fact_daily_sales" in got
     # Customers and products did not change: their staging models are not requested.
     assert "staging/stg_customers" not in got and "marts/dim_products" not in got
+
+
+def test_quarantine_checks_follow_the_dbt_build(warehouse, instance):
+    from retail_platform.definitions import defs as load
+
+    defs = load()
+    start = evaluate_automation_conditions(defs=defs, instance=instance)
+    instance.report_runless_asset_event(
+        AssetMaterialization(AssetKey(["staging", "quarantine_orders"]))
+    )
+    after = evaluate_automation_conditions(defs=defs, instance=instance, cursor=start.cursor)
+    # (get_num_requested does not count check keys: read the results)
+    checks = {
+        r.key
+        for r in after.results
+        if isinstance(r.key, AssetCheckKey) and not r.true_subset.is_empty
+    }
+    assert AssetCheckKey(AssetKey(["staging", "quarantine_orders"]), "quarantine_share") in checks
+    assert (
+        AssetCheckKey(AssetKey(["staging", "quarantine_customers"]), "quarantine_share")
+        not in checks
+    )
 
 
 def test_simulator_runs_trigger_dbt_without_waiting_for_the_poll(warehouse, instance):

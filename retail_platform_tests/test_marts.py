@@ -4,10 +4,11 @@ from decimal import Decimal
 
 import pandas as pd
 import pytest
-from dagster import materialize
+from dagster import AssetCheckSeverity, AssetSelection, Definitions, define_asset_job, materialize
 
 from retail_platform.assets.dbt import retail_dbt_models
 from retail_platform.assets.simulator import simulator_batches
+from retail_platform.checks import quarantine_share
 from retail_platform.resources import dbt_resource
 from retail_platform_tests import truth
 
@@ -31,6 +32,18 @@ def run_dbt(warehouse, instance) -> None:
         instance=instance,
     )
     assert result.success
+
+
+def run_quarantine_checks(warehouse, instance) -> dict:
+    job = define_asset_job("quarantine_checks", selection=AssetSelection.checks(quarantine_share))
+    defs = Definitions(
+        assets=[retail_dbt_models],
+        asset_checks=[quarantine_share],
+        jobs=[job],
+        resources={"warehouse": warehouse, "dbt": dbt_resource()},
+    )
+    result = defs.resolve_job_def("quarantine_checks").execute_in_process(instance=instance)
+    return {e.asset_key.path[-1]: e for e in result.get_asset_check_evaluations()}
 
 
 def expected(warehouse) -> truth.Truth:
@@ -121,6 +134,20 @@ def test_high_dirty_rate_marts_stay_clean_and_faults_are_quarantined(warehouse, 
             f"select reason, count(*) from staging.quarantine_{entity} group by reason"
         )
         assert dict(rows) == want.quarantine_counts[entity], entity
+    # The quarantine checks show the counts by reason and warn above the share limit.
+    evaluations = run_quarantine_checks(warehouse, instance)
+    for entity in ("customers", "products", "orders"):
+        evaluation = evaluations[f"quarantine_{entity}"]
+        counts = {
+            k.removeprefix("reason/"): v.value
+            for k, v in evaluation.metadata.items()
+            if k.startswith("reason/")
+        }
+        assert counts == want.quarantine_counts[entity]
+        assert evaluation.severity == AssetCheckSeverity.WARN
+        assert evaluation.passed == (evaluation.metadata["quarantined_share"].value <= 0.05)
+    assert not evaluations["quarantine_orders"].passed  # 30% dirty: well above the limit
+
     reasons = set(want.quarantine_counts["orders"])
     assert reasons >= {
         "malformed_json",

@@ -51,3 +51,25 @@ def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def live():
+    """A live StarRocks from the environment (make up), or a visible skip."""
+    from retail_platform.warehouse.starrocks import StarRocksWarehouse
+
+    host = os.environ.get("STARROCKS_HOST", "127.0.0.1")
+    port = int(os.environ.get("STARROCKS_PORT", "9030"))
+    try:
+        socket.create_connection((host, port), timeout=2).close()
+    except OSError as exc:
+        pytest.skip(f"no StarRocks reachable at {host}:{port} ({exc}); run `make up`")
+    wh = StarRocksWarehouse(
+        host=host,
+        port=port,
+        http_port=int(os.environ.get("STARROCKS_HTTP_PORT", "8030")),
+        user=os.environ.get("STARROCKS_USER", "root"),
+        password=os.environ.get("STARROCKS_PASSWORD", ""),
+    )
+    wh.setup()
+    return wh

@@ -12,7 +12,8 @@ from retail_platform.checks import quarantine_share
 from retail_platform.resources import dbt_resource
 from retail_platform_tests import truth
 
-RAW_SQL = "select load_label, loaded_at, payload::varchar from raw.{table}"
+# Plain SQL that both warehouses read the same way.
+RAW_SQL = "select load_label, loaded_at, cast(payload as varchar) from raw.{table}"
 
 
 def run_simulator(warehouse, instance, **config) -> None:
@@ -54,9 +55,9 @@ def expected(warehouse) -> truth.Truth:
     return truth.compute(frames["customers"], frames["products"], frames["orders"])
 
 
-def actual(warehouse, table: str, order_by: str) -> pd.DataFrame:
-    with warehouse.connect() as con:
-        return con.execute(f"select * from {table} order by {order_by}").df()
+def actual(warehouse, table: str, columns: list[str], order_by: str) -> pd.DataFrame:
+    rows = warehouse.query(f"select {', '.join(columns)} from {table} order by {order_by}")
+    return pd.DataFrame(rows, columns=columns)
 
 
 def assert_same(got: pd.DataFrame, want: pd.DataFrame) -> None:

@@ -8,7 +8,6 @@ Start one with scripts/starrocks_up.sh.
 from __future__ import annotations
 
 import json
-import os
 import socket
 import uuid
 from datetime import UTC, datetime
@@ -107,6 +106,7 @@ def test_name_describe_and_dbt_env_keep_the_password_in_one_place():
     assert wh.name == "starrocks"
     assert wh.describe() == "StarRocks at sr.example:19030"
     assert wh.dbt_env() == {
+        "RETAIL_WAREHOUSE": "starrocks",
         "STARROCKS_HOST": "sr.example",
         "STARROCKS_PORT": "19030",
         "STARROCKS_USER": "etl",
@@ -135,25 +135,6 @@ def test_unreachable_server_names_host_and_port():
 
 
 # -- live server ----------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def live() -> StarRocksWarehouse:
-    host = os.environ.get("STARROCKS_HOST", "127.0.0.1")
-    port = int(os.environ.get("STARROCKS_PORT", "9030"))
-    try:
-        socket.create_connection((host, port), timeout=2).close()
-    except OSError as exc:
-        pytest.skip(f"no StarRocks reachable at {host}:{port} ({exc}); run scripts/starrocks_up.sh")
-    wh = StarRocksWarehouse(
-        host=host,
-        port=port,
-        http_port=int(os.environ.get("STARROCKS_HTTP_PORT", "8030")),
-        user=os.environ.get("STARROCKS_USER", "root"),
-        password=os.environ.get("STARROCKS_PASSWORD", ""),
-    )
-    wh.setup()
-    return wh
 
 
 def _label() -> str:

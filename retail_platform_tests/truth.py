@@ -53,10 +53,19 @@ def _text(value: object) -> str | None:
     return value.strip() if isinstance(value, str) else None
 
 
+def _parse(text: str) -> object:
+    # A malformed source payload is stored as a JSON string; StarRocks casts that to its
+    # bare text, DuckDB to the quoted string: either way it is not an object.
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
 def raw_frame(rows: list[tuple]) -> pd.DataFrame:
     """(load_label, loaded_at, payload_text) rows -> frame with the parsed payload."""
     frame = pd.DataFrame(rows, columns=["load_label", "loaded_at", "payload_text"])
-    frame["doc"] = [json.loads(text) for text in frame["payload_text"]]
+    frame["doc"] = [_parse(text) for text in frame["payload_text"]]
     # The first copy of an identical payload is the event; later copies are duplicates.
     frame = frame.sort_values(["loaded_at", "load_label"], kind="stable")
     frame["copy_no"] = frame.groupby("payload_text").cumcount()

@@ -113,6 +113,7 @@ class StarRocksWarehouse(Warehouse):
 
     def dbt_env(self) -> dict[str, str]:
         return {
+            "RETAIL_WAREHOUSE": "starrocks",
             "STARROCKS_HOST": self.host,
             "STARROCKS_PORT": str(self.port),
             "STARROCKS_USER": self.user,

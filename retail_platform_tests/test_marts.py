@@ -78,11 +78,12 @@ def assert_same(got: pd.DataFrame, want: pd.DataFrame) -> None:
 
 def compare_marts(warehouse) -> truth.Truth:
     want = expected(warehouse)
-    assert_same(actual(warehouse, "marts.dim_customers", "customer_id"), want.dim_customers)
-    assert_same(actual(warehouse, "marts.dim_products", "product_id"), want.dim_products)
-    assert_same(
-        actual(warehouse, "marts.fact_daily_sales", "order_date, product_id"), want.fact_daily_sales
-    )
+    for table, frame, order_by in (
+        ("marts.dim_customers", want.dim_customers, "customer_id"),
+        ("marts.dim_products", want.dim_products, "product_id"),
+        ("marts.fact_daily_sales", want.fact_daily_sales, "order_date, product_id"),
+    ):
+        assert_same(actual(warehouse, table, list(frame.columns), order_by), frame)
     return want
 
 

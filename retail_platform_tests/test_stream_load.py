@@ -7,6 +7,7 @@ import logging
 import socket
 from datetime import UTC, datetime
 
+import pyarrow as pa
 import pytest
 
 from retail_platform.warehouse.base import LoadResult, WarehouseError
@@ -271,3 +272,7 @@ def test_warehouse_load_batch_goes_through_stream_load(double):
     assert_no_secret(result.as_metadata(), repr(wh), wh.describe())
     with pytest.raises(WarehouseError, match="invalid load label"):
         wh.load_batch("raw_orders", "bad-label!", payloads(1))
+    # The simulator's Arrow arrays load the same way.
+    arrow = pa.array([p.decode() for p in payloads(2)], pa.string())
+    assert wh.load_batch("raw_orders", "wh_b2", arrow, LOADED_AT).rows_loaded == 2
+    assert len(double.table_rows("raw", "raw_orders")) == 5

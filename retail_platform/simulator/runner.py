@@ -24,7 +24,6 @@ from retail_platform.simulator.generator import (
     products_batch,
 )
 from retail_platform.warehouse.base import RAW_SCHEMA, SIM_BATCHES_TABLE, LoadResult, Warehouse
-from retail_platform.warehouse.duckdb import DuckDBWarehouse
 
 ENTITIES = ("customers", "products", "orders")
 RAW_TABLE = {entity: f"raw_{entity}" for entity in ENTITIES}
@@ -131,17 +130,6 @@ def generate_payloads(
         )
 
 
-def load_input(warehouse: Warehouse, payloads: pa.Array) -> pa.Array | list[bytes]:
-    """Payloads in the form ``warehouse.load_batch`` takes.
-
-    DuckDB loads an Arrow string array as is (no per-row Python objects); other
-    warehouses (StarRocks Stream Load) take a sequence of bytes.
-    """
-    if isinstance(warehouse, DuckDBWarehouse):
-        return payloads
-    return payloads.cast(pa.binary()).to_pylist()
-
-
 def run_batch(
     warehouse: Warehouse,
     *,
@@ -178,9 +166,7 @@ def run_batch(
         load = loads[entity] = EntityLoad(entity, RAW_TABLE[entity])
         started = time.perf_counter()
         for label, payloads in generate_payloads(rec, log, entity):
-            load.results.append(
-                warehouse.load_batch(load.table, label, load_input(warehouse, payloads))
-            )
+            load.results.append(warehouse.load_batch(load.table, label, payloads))
             if on_progress:
                 on_progress(entity, len(payloads))
         load.seconds = time.perf_counter() - started

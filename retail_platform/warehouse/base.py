@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import pyarrow as pa
 from dagster import ConfigurableResource
 
 RAW_SCHEMA = "raw"
@@ -99,9 +100,15 @@ class Warehouse(ConfigurableResource):
 
     @abstractmethod
     def load_batch(
-        self, table: str, label: str, payloads: Sequence[bytes], loaded_at: datetime | None = None
+        self,
+        table: str,
+        label: str,
+        payloads: Sequence[bytes] | pa.Array,
+        loaded_at: datetime | None = None,
     ) -> LoadResult:
         """Append one batch of JSON payloads (one JSON value per row) under `label`.
+
+        ``payloads`` is a sequence of bytes or an Arrow string/binary array.
 
         Loading a label that is already loaded changes nothing and says so
         (``already_loaded=True``), as StarRocks Stream Load does.

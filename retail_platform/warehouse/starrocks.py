@@ -6,6 +6,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
+import pyarrow as pa
 import pymysql
 from pydantic import Field
 
@@ -82,8 +83,14 @@ class StarRocksWarehouse(Warehouse):
                 cur.execute(raw_table_ddl(table, self.buckets, self.replication_num))
 
     def load_batch(
-        self, table: str, label: str, payloads: Sequence[bytes], loaded_at: datetime | None = None
+        self,
+        table: str,
+        label: str,
+        payloads: Sequence[bytes] | pa.Array,
+        loaded_at: datetime | None = None,
     ) -> LoadResult:
+        if isinstance(payloads, pa.Array):  # the simulator hands over Arrow strings
+            payloads = payloads.cast(pa.binary()).to_pylist()
         return self.stream_loader().load(
             RAW_SCHEMA, check_identifier(table), check_label(label), payloads, loaded_at
         )

@@ -82,15 +82,17 @@ def _generate(warehouse: Warehouse, args: argparse.Namespace) -> str:
 
     def progress(entity: str, rows: int) -> None:
         if entity not in bars:
+            for bar in bars.values():
+                bar.close()  # the previous entity is done: show its final count
             total = {"customers": args.customers, "products": args.products, "orders": args.orders}[
                 entity
             ]
             bars[entity] = tqdm(
                 total=total,
-                desc=entity,
+                desc=f"{entity:>9}",
                 unit=" rows",
                 unit_scale=True,
-                disable=args.no_progress or None,
+                disable=args.no_progress or None,  # None: only on a terminal
                 file=sys.stderr,
             )
         bars[entity].update(rows)

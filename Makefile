@@ -28,7 +28,8 @@ help:
 	@echo "make test            the test suite"
 	@echo "make check           one batch through the whole graph with the dagster CLI, all asset checks"
 	@echo "make generate        one simulator batch outside Dagster (retail-sim generate)"
-	@echo "make bench           simulator benchmarks"
+	@echo "make bench           benchmarks: simulator speed, 5M-order memory, incremental transform cost"
+	@echo "make soak            dagster dev with the generate schedule on for SOAK_MINUTES (10)"
 	@echo "make up / make down  a local StarRocks in Docker; then RETAIL_WAREHOUSE=starrocks make dev"
 	@echo "make test-starrocks  the whole flow against the StarRocks from make up"
 
@@ -71,8 +72,17 @@ check: $(BIN)/python
 	$(BIN)/dagster asset materialize -m retail_platform.definitions --select 'kind:dbt'; \
 	echo "make check: every run and every error-severity asset check passed"
 
+# Simulator speed vs a naive baseline, 5M-order memory, transform cost vs history size.
 bench: $(BIN)/python
 	$(BIN)/python bench/bench_simulator.py
+	$(BIN)/python bench/bench_memory.py
+	$(BIN)/python bench/bench_transform.py
+
+# dagster dev with the generate schedule on for SOAK_MINUTES (default 10): failures,
+# duplicates and freshness latency.
+SOAK_MINUTES ?= 10
+soak: setup
+	$(BIN)/python bench/soak.py --minutes $(SOAK_MINUTES)
 
 lint: $(BIN)/python
 	$(BIN)/ruff check retail_platform retail_platform_tests bench

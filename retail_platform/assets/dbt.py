@@ -6,9 +6,13 @@ model is eagerly automated unless its `meta.dagster.automation` says `none`.
 Sources map onto the raw assets through `meta.dagster.asset_key` in their yml.
 """
 
+import hashlib
 import os
+import shutil
+import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from dagster import AssetExecutionContext, AssetKey, AssetSpec, AutomationCondition
@@ -51,6 +55,40 @@ def environment(extra: Mapping[str, str]) -> Iterator[None]:
                 os.environ[name] = value
 
 
+@contextmanager
+def partial_parse_target(context: AssetExecutionContext, env: Mapping[str, str]) -> Iterator[Path]:
+    """A fresh target path per invocation, seeded with the partial-parse state of this warehouse.
+
+    dagster-dbt gives every invocation its own target folder and copies
+    `target/partial_parse.msgpack` into it. dbt throws that state away and parses the
+    whole project again (~4 s) when the profile differs from the one it was written
+    with, and the profile holds the warehouse (the DuckDB path differs between `make
+    setup`, `dagster dev`, the tests). So keep one state file per warehouse profile
+    (keyed by the env dbt reads its connection from), seed each invocation with it and
+    store the invocation's updated state back (atomically; the last writer wins, any
+    version is valid: dbt re-parses files whose hashes changed).
+    """
+    root = dbt_project.project_dir / dbt_project.target_path
+    key = hashlib.sha1(repr(sorted(env.items())).encode()).hexdigest()[:12]
+    cached = root / "partial_parse" / f"{key}.msgpack"
+    target = (
+        root
+        / f"{context.op_execution_context.op.name}-{context.run.run_id[:7]}-{uuid.uuid4().hex[:7]}"
+    )
+    target.mkdir(parents=True, exist_ok=True)
+    if cached.exists():
+        shutil.copyfile(cached, target / "partial_parse.msgpack")
+    try:
+        yield target
+    finally:
+        produced = target / "partial_parse.msgpack"
+        if produced.exists():
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cached.with_suffix(f".{uuid.uuid4().hex[:7]}.tmp")
+            shutil.copyfile(produced, tmp)
+            os.replace(tmp, cached)
+
+
 @dbt_assets(
     manifest=dbt_project.manifest_path,
     project=dbt_project,
@@ -61,6 +99,8 @@ def environment(extra: Mapping[str, str]) -> Iterator[None]:
 def retail_dbt_models(
     context: AssetExecutionContext, dbt: DbtCliResource, warehouse: Warehouse
 ) -> Iterator[Any]:
-    with environment(warehouse.dbt_env()):
-        invocation = dbt.cli(["build"], context=context)
-    yield from invocation.stream()
+    env = warehouse.dbt_env()
+    with partial_parse_target(context, env) as target_path:
+        with environment(env):
+            invocation = dbt.cli(["build"], context=context, target_path=target_path)
+        yield from invocation.stream()

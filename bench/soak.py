@@ -1,0 +1,664 @@
+"""Soak test: the platform in `dagster dev` with the generate schedule on, then a report.
+
+Starts `dagster dev -w workspace.yaml` on a temporary DAGSTER_HOME (with the repo's
+dagster.yaml) and a temporary DuckDB warehouse, on a free loopback port; turns the
+`generate` schedule on for --minutes; turns it off, lets the automation finish the
+last batch, stops the sensor and the minute poll, waits for in-flight runs (bounded),
+stops dagster dev (its whole process group), and reports from the instance and the
+warehouse:
+
+- runs launched per job, runs failed (with their errors), step retries, lock waits;
+- asset check evaluations that failed, by check, WARN and ERROR apart;
+- duplicate rows in raw and in the marts (see `raw_duplicates` / `mart_duplicates`);
+- freshness latency: for each successful simulator run, from the run's start to the
+  first `marts/fact_daily_sales` materialization that includes its rows, i.e. one
+  made by a dbt step that started after the simulator's loads committed (the
+  simulator step logs `simulator/orders` after its loads and its batch log commit,
+  and the incremental models look up unprocessed load labels when they run);
+- where each latency's seconds go (sensor, queue, run process start, pool wait, dbt).
+
+Exit status 1 when any run failed, any ERROR-severity check failed, any duplicate
+exists or no freshness sample was measured; 2 when dagster dev could not start.
+
+    .venv/bin/python bench/soak.py [--minutes 10] [--port N] [--keep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+LOCATION = "retail_platform"
+REPOSITORY = "__repository__"
+FACT_KEY = ("marts", "fact_daily_sales")
+SIM_DONE_KEY = ("simulator", "orders")  # logged after all loads of a batch committed
+FIRST_DBT_KEYS = (("staging", "int_orders_parsed"),)
+
+TERMINAL = {"SUCCESS", "FAILURE", "CANCELED"}
+
+
+def log(message: str) -> None:
+    print(f"[soak {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Dev:
+    """`dagster dev` in a process group of its own, and its GraphQL endpoint."""
+
+    def __init__(self, home: Path, warehouse: Path, port: int, logfile: Path):
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}/graphql"
+        env = dict(os.environ)
+        env.update(
+            DAGSTER_HOME=str(home),
+            RETAIL_DUCKDB_PATH=str(warehouse),
+            RETAIL_WAREHOUSE="duckdb",
+            PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",
+        )
+        self.env = env
+        self.logfile = logfile.open("wb")
+        self.proc = subprocess.Popen(
+            [str(BIN / "dagster"), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
+            cwd=ROOT,
+            env=env,
+            stdout=self.logfile,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: killed whole on exit
+        )
+
+    def gql(self, query: str, variables: dict | None = None, timeout: float = 30) -> dict:
+        body = json.dumps({"query": query, "variables": variables or {}}).encode()
+        req = urllib.request.Request(self.url, body, {"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as resp:
+                data = json.loads(resp.read())
+        except urllib.error.HTTPError as exc:  # GraphQL validation errors come as 400
+            raise RuntimeError(f"GraphQL {exc.code}: {exc.read()[:500]!r}") from None
+        if data.get("errors"):
+            raise RuntimeError(f"GraphQL errors: {data['errors']}")
+        return data["data"]
+
+    def wait_loaded(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        query = """{ workspaceOrError { __typename ... on Workspace { locationEntries {
+            name loadStatus locationOrLoadError { __typename ... on PythonError { message } } } } } }"""
+        last = "no answer"
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"dagster dev exited with {self.proc.returncode}")
+            try:
+                entries = self.gql(query, timeout=5)["workspaceOrError"]["locationEntries"]
+                entry = next(e for e in entries if e["name"] == LOCATION)
+                loaded = entry["locationOrLoadError"]
+                if entry["loadStatus"] == "LOADED" and loaded:
+                    if loaded["__typename"] == "PythonError":
+                        raise RuntimeError(f"code location failed to load: {loaded['message']}")
+                    return
+                last = entry["loadStatus"]
+            except (OSError, StopIteration, KeyError, TypeError) as exc:
+                last = repr(exc)
+            time.sleep(1)
+        raise RuntimeError(f"dagster dev not ready after {timeout:.0f} s ({last})")
+
+    def _selector(self, name: str) -> dict:
+        return {"repositoryLocationName": LOCATION, "repositoryName": REPOSITORY, "scheduleName": name}
+
+    def start_schedule(self, name: str) -> None:
+        result = self.gql(
+            """mutation($s: ScheduleSelector!) { startSchedule(scheduleSelector: $s) {
+                __typename ... on PythonError { message } ... on ScheduleStateResult {
+                scheduleState { status } } } }""",
+            {"s": self._selector(name)},
+        )["startSchedule"]
+        if result["__typename"] != "ScheduleStateResult":
+            raise RuntimeError(f"startSchedule {name}: {result}")
+
+    def stop_schedule(self, name: str) -> None:
+        state = self.gql(
+            """query($s: ScheduleSelector!) { scheduleOrError(scheduleSelector: $s) {
+                __typename ... on Schedule { scheduleState { id status } } } }""",
+            {"s": self._selector(name)},
+        )["scheduleOrError"]["scheduleState"]
+        if state["status"] == "RUNNING":
+            self.gql(
+                "mutation($id: String) { stopRunningSchedule(id: $id) { __typename } }",
+                {"id": state["id"]},
+            )
+
+    def stop_sensor(self, name: str) -> None:
+        selector = {"repositoryLocationName": LOCATION, "repositoryName": REPOSITORY, "sensorName": name}
+        state = self.gql(
+            """query($s: SensorSelector!) { sensorOrError(sensorSelector: $s) {
+                __typename ... on Sensor { sensorState { id status } } } }""",
+            {"s": selector},
+        )["sensorOrError"]["sensorState"]
+        if state["status"] == "RUNNING":
+            self.gql("mutation($id: String) { stopSensor(id: $id) { __typename } }", {"id": state["id"]})
+
+    def kill(self, timeout: float = 20) -> None:
+        """SIGTERM the whole process group, SIGKILL what is left after `timeout`."""
+        try:
+            pgid = os.getpgid(self.proc.pid)
+        except ProcessLookupError:
+            pgid = None
+        if pgid is not None:
+            try:
+                os.killpg(pgid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                pass
+            try:
+                os.killpg(pgid, signal.SIGKILL)  # stragglers (run workers) of the group
+            except ProcessLookupError:
+                pass
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+        self.logfile.close()
+
+
+# --------------------------------------------------------------------------- report
+
+
+@dataclass
+class RunInfo:
+    run_id: str
+    job: str
+    status: str
+    created: float
+    events: list = field(default_factory=list)
+
+    def first(self, event_type: str, step: str | None = None) -> float | None:
+        for e in self.events:
+            if e.dagster_event and e.dagster_event.event_type.name == event_type:
+                if step is None or e.step_key == step:
+                    return e.timestamp
+        return None
+
+    def last(self, event_type: str, before: float | None = None) -> float | None:
+        found = None
+        for e in self.events:
+            if e.dagster_event and e.dagster_event.event_type.name == event_type:
+                if before is None or e.timestamp <= before:
+                    found = e.timestamp
+        return found
+
+    def materializations(self, key: tuple[str, ...]) -> list[float]:
+        out = []
+        for e in self.events:
+            de = e.dagster_event
+            if de and de.event_type.name == "ASSET_MATERIALIZATION" and tuple(de.asset_key.path) == key:
+                out.append(e.timestamp)
+        return out
+
+
+def load_runs(instance) -> list[RunInfo]:
+    runs = []
+    for record in instance.get_run_records():
+        run = record.dagster_run
+        info = RunInfo(
+            run.run_id,
+            run.job_name,
+            run.status.value,
+            record.create_timestamp.timestamp(),
+        )
+        info.events = list(instance.all_logs(run.run_id))
+        runs.append(info)
+    runs.sort(key=lambda r: r.created)
+    return runs
+
+
+def run_errors(run: RunInfo) -> list[str]:
+    messages = []
+    for e in run.events:
+        de = e.dagster_event
+        if de and de.event_type.name in ("STEP_FAILURE", "RUN_FAILURE", "ENGINE_EVENT"):
+            data = de.event_specific_data
+            error = getattr(data, "error", None)
+            if de.event_type.name == "ENGINE_EVENT" and error is None:
+                continue
+            text = error.message.strip() if error else (de.message or e.user_message or "")
+            messages.append(f"{de.event_type.name}: {text.splitlines()[0] if text else ''}")
+    return messages
+
+
+def check_failures(runs: list[RunInfo]) -> tuple[Counter, Counter, int]:
+    failed_warn, failed_error, total = Counter(), Counter(), 0
+    for run in runs:
+        for e in run.events:
+            de = e.dagster_event
+            if de and de.event_type.name == "ASSET_CHECK_EVALUATION":
+                total += 1
+                ev = de.event_specific_data
+                if not ev.passed:
+                    name = f"{'/'.join(ev.asset_key.path)}:{ev.check_name}"
+                    (failed_error if ev.severity.value == "ERROR" else failed_warn)[name] += 1
+    return failed_warn, failed_error, total
+
+
+def lock_mentions(home: Path) -> int:
+    """Lines mentioning a DuckDB lock in the runs' captured stdout/stderr (waits, retries)."""
+    count = 0
+    for path in (home / "storage").rglob("*"):
+        if path.is_file() and path.suffix in (".out", ".err"):
+            try:
+                text = path.read_text(errors="replace")
+            except OSError:
+                continue
+            count += sum(1 for line in text.splitlines() if "lock" in line.lower() and "duckdb" in line.lower())
+    return count
+
+
+def raw_duplicates(con) -> dict[str, int]:
+    """Rows loaded more than once.
+
+    A load is a label; the DuckDB ledger (raw._loads) records each label once with its
+    row count. Duplicated loading shows as:
+    - label_overflow: rows of a label beyond the ledger's count for it (a label loaded twice);
+    - unledgered: rows whose label is not in the ledger at all;
+    - cross_label: rows whose payload also sits under another label of the same table
+      (the same batch loaded again under a second label);
+    - batch_logged_twice: simulator batch numbers with more than one log row.
+    Identical payloads within ONE load are injected dirt (dirty.py "duplicate"), counted
+    apart as `injected_in_load` and not a failure.
+    """
+    out: Counter = Counter()
+    for table in ("raw_customers", "raw_products", "raw_orders"):
+        overflow, unledgered = con.execute(
+            f"""select coalesce(sum(greatest(r.n - coalesce(l.row_count, 0), 0)) filter (where l.label is not null), 0),
+                       coalesce(sum(r.n) filter (where l.label is null), 0)
+                from (select load_label, count(*) n from raw.{table} group by 1) r
+                left join raw._loads l on l.label = r.load_label"""
+        ).fetchone()
+        (cross,) = con.execute(
+            f"""select coalesce(sum(n), 0) from (
+                    select payload::varchar p, count(*) n, count(distinct load_label) labels
+                    from raw.{table} group by 1) where labels > 1"""
+        ).fetchone()
+        (in_load,) = con.execute(
+            f"""select coalesce(sum(n - 1), 0) from (
+                    select load_label, payload::varchar p, count(*) n
+                    from raw.{table} group by 1, 2) where n > 1"""
+        ).fetchone()
+        out[f"{table}.label_overflow"] += int(overflow)
+        out[f"{table}.unledgered"] += int(unledgered)
+        out[f"{table}.cross_label"] += int(cross)
+        out[f"{table}.injected_in_load"] += int(in_load)
+    (twice,) = con.execute(
+        """select count(*) from (select payload->>'batch_no' b from raw.sim_batches
+           group by 1 having count(*) > 1)"""
+    ).fetchone()
+    out["sim_batches.batch_logged_twice"] = int(twice)
+    return dict(out)
+
+
+def mart_duplicates(con) -> dict[str, int]:
+    """Rows beyond the first per key in each mart (must all be 0)."""
+    keys = {
+        "marts.dim_customers": "customer_id",
+        "marts.dim_products": "product_id",
+        "marts.fact_daily_sales": "order_date, product_id",
+    }
+    out = {}
+    for table, key in keys.items():
+        (extra,) = con.execute(
+            f"select coalesce(sum(n - 1), 0) from (select {key}, count(*) n from {table} group by all) where n > 1"
+        ).fetchone()
+        (rows,) = con.execute(f"select count(*) from {table}").fetchone()
+        out[table] = (int(extra), int(rows))
+    return out
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def dist(values: list[float]) -> str:
+    if not values:
+        return "n/a"
+    return (
+        f"n={len(values)} min={min(values):.1f} median={statistics.median(values):.1f} "
+        f"p90={pct(values, 0.9):.1f} max={max(values):.1f}"
+    )
+
+
+def freshness(runs: list[RunInfo]) -> tuple[list[dict], list[str]]:
+    """Per successful simulator run: latency to the fact materialization holding its rows."""
+    dbt_steps = []  # (step start, fact materialization time, run)
+    for run in runs:
+        for mat in run.materializations(FACT_KEY):
+            step_start = run.last("STEP_START", before=mat)
+            if step_start is not None:
+                dbt_steps.append((step_start, mat, run))
+    dbt_steps.sort(key=lambda t: t[1])
+    samples, unresolved = [], []
+    for run in runs:
+        if run.job != "generate_job" or run.status != "SUCCESS":
+            continue
+        committed = run.materializations(SIM_DONE_KEY)
+        if not committed:
+            continue
+        committed_at = committed[-1]
+        run_start = run.first("RUN_START")
+        match = next(((s, m, r) for s, m, r in dbt_steps if s >= committed_at), None)
+        if match is None:
+            unresolved.append(run.run_id[:8])
+            continue
+        step_start, mat, dbt_run = match
+        dbt_starting = dbt_run.first("RUN_STARTING") or dbt_run.created
+        dbt_run_start = dbt_run.first("RUN_START") or dbt_starting
+        samples.append(
+            {
+                "sim_run": run.run_id[:8],
+                "same_run": dbt_run is run,
+                "handover": step_start - committed_at,
+                "dbt_run": dbt_run.run_id[:8],
+                "latency": mat - run_start,
+                "latency_from_tick": mat - run.created,
+                # simulator run
+                "sim_queue": (run.first("RUN_STARTING") or run.created) - run.created,
+                "sim_process": run_start - (run.first("RUN_STARTING") or run.created),
+                "sim_step": committed_at - run_start,
+                # hand-over to automation: commit -> dbt run requested by the sensor
+                # (negative when the dbt run existed already, waiting for the pool)
+                "sensor": dbt_run.created - committed_at,
+                "dbt_queue": dbt_starting - dbt_run.created,
+                "dbt_process": dbt_run_start - dbt_starting,
+                "dbt_to_step": step_start - dbt_run_start,
+                "dbt_step_to_fact": mat - step_start,
+            }
+        )
+    return samples, unresolved
+
+
+def dbt_run_phases(runs: list[RunInfo]) -> dict[str, list[float]]:
+    """For every dbt run: queue, process start + definitions load, step start, build."""
+    phases = defaultdict(list)
+    for run in runs:
+        if run.job != "__ASSET_JOB" or run.status != "SUCCESS":
+            continue
+        fact = run.materializations(FACT_KEY)
+        starting, start = run.first("RUN_STARTING"), run.first("RUN_START")
+        step_start, step_end = run.first("STEP_START"), run.first("STEP_SUCCESS")
+        first_mat = next(
+            (e.timestamp for e in run.events if e.dagster_event and e.dagster_event.event_type.name == "ASSET_MATERIALIZATION"),
+            None,
+        )
+        end = run.first("RUN_SUCCESS")
+        if not (starting and start and step_start and step_end and end):
+            continue
+        phases["queue (created -> RUN_STARTING)"].append(starting - run.created)
+        phases["process + defs (RUN_STARTING -> RUN_START)"].append(start - starting)
+        phases["to step (RUN_START -> STEP_START: pool, resources)"].append(step_start - start)
+        if first_mat:
+            phases["dbt start-up (STEP_START -> first materialization)"].append(first_mat - step_start)
+        if fact:
+            phases["STEP_START -> fact_daily_sales"].append(fact[0] - step_start)
+        phases["step total (STEP_START -> STEP_SUCCESS)"].append(step_end - step_start)
+        phases["after step (STEP_SUCCESS -> RUN_SUCCESS)"].append(end - step_end)
+        phases["run total (created -> RUN_SUCCESS)"].append(end - run.created)
+    return phases
+
+
+def job_phases(runs: list[RunInfo], job: str) -> dict[str, list[float]]:
+    phases = defaultdict(list)
+    for run in runs:
+        if run.job != job or run.status != "SUCCESS":
+            continue
+        starting, start = run.first("RUN_STARTING"), run.first("RUN_START")
+        step_start, step_end, end = run.first("STEP_START"), run.first("STEP_SUCCESS"), run.first("RUN_SUCCESS")
+        if not (starting and start and step_start and step_end and end):
+            continue
+        phases["queue"].append(starting - run.created)
+        phases["process + defs"].append(start - starting)
+        phases["to step"].append(step_start - start)
+        phases["first step"].append(step_end - step_start)
+        phases["total"].append(end - run.created)
+    return phases
+
+
+def report(home: Path, warehouse: Path, minutes: float) -> int:
+    os.environ["DAGSTER_HOME"] = str(home)
+    from dagster import DagsterInstance
+
+    problems = []
+    with DagsterInstance.from_config(str(home)) as instance:
+        runs = load_runs(instance)
+
+    print()
+    print("=" * 78)
+    print(f"SOAK SUMMARY  ({minutes:g} min of the generate schedule, DAGSTER_HOME={home})")
+    print("=" * 78)
+    by_job = Counter(r.job for r in runs)
+    status = defaultdict(Counter)
+    for r in runs:
+        status[r.job][r.status] += 1
+    print(f"runs launched: {len(runs)}")
+    for job, n in sorted(by_job.items()):
+        states = ", ".join(f"{s.lower()} {c}" for s, c in sorted(status[job].items()))
+        print(f"  {job:<22} {n:>4}  ({states})")
+    failed = [r for r in runs if r.status == "FAILURE"]
+    unfinished = [r for r in runs if r.status not in TERMINAL]
+    print(f"runs failed: {len(failed)}")
+    for r in failed:
+        print(f"  {r.run_id[:8]} {r.job}")
+        for message in run_errors(r)[:4]:
+            print(f"      {message[:200]}")
+    if failed:
+        problems.append(f"{len(failed)} failed runs")
+    if unfinished:
+        print(f"runs not finished at shutdown: {len(unfinished)} " + ", ".join(f"{r.run_id[:8]} {r.job} {r.status}" for r in unfinished))
+    retries = [(r, e) for r in runs for e in r.events if e.dagster_event and e.dagster_event.event_type.name == "STEP_UP_FOR_RETRY"]
+    print(f"step retries: {len(retries)}")
+    for r, e in retries[:5]:
+        err = getattr(e.dagster_event.event_specific_data, "error", None)
+        print(f"  {r.run_id[:8]} {r.job}: {(err.message.splitlines()[0] if err else '')[:200]}")
+    print(f"lines mentioning a DuckDB lock in run logs: {lock_mentions(home)}")
+
+    warn, error, total = check_failures(runs)
+    print(f"asset check evaluations: {total}; failed ERROR: {sum(error.values())}, failed WARN: {sum(warn.values())}")
+    for name, n in sorted(error.items()):
+        print(f"  ERROR {name}: {n}")
+    for name, n in sorted(warn.items()):
+        print(f"  WARN  {name}: {n}")
+    if error:
+        problems.append(f"{sum(error.values())} failed ERROR checks")
+
+    import duckdb
+
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        raw = raw_duplicates(con)
+        marts = mart_duplicates(con)
+        (raw_rows,) = con.execute(
+            "select (select count(*) from raw.raw_customers) + (select count(*) from raw.raw_products) + (select count(*) from raw.raw_orders)"
+        ).fetchone()
+        (batches,) = con.execute("select count(*) from raw.sim_batches").fetchone()
+    finally:
+        con.close()
+    dup_raw = sum(v for k, v in raw.items() if not k.endswith("injected_in_load"))
+    print(f"duplicate rows in raw: {dup_raw}  ({raw_rows} raw rows, {batches} simulator batches)")
+    for k, v in raw.items():
+        if v and not k.endswith("injected_in_load"):
+            print(f"  {k}: {v}")
+    injected = sum(v for k, v in raw.items() if k.endswith("injected_in_load"))
+    print(f"  (repeated payloads inside one load, injected dirt, not duplicates: {injected})")
+    dup_marts = sum(extra for extra, _ in marts.values())
+    print(f"duplicate rows in marts: {dup_marts}  " + ", ".join(f"{t.split('.')[1]} {extra}/{rows}" for t, (extra, rows) in marts.items()))
+    if dup_raw or dup_marts:
+        problems.append("duplicates")
+
+    samples, unresolved = freshness(runs)
+    print()
+    print("freshness latency, simulator run start -> fact_daily_sales materialization holding its rows (s):")
+    print(f"  {dist([s['latency'] for s in samples])}")
+    print(f"  from the schedule tick (run created): {dist([s['latency_from_tick'] for s in samples])}")
+    if unresolved:
+        print(f"  simulator runs whose rows never reached fact_daily_sales before shutdown: {', '.join(unresolved)}")
+    if samples:
+        same = [s for s in samples if s["same_run"]]
+        other = [s for s in samples if not s["same_run"]]
+        med = lambda rows, part: statistics.median(r[part] for r in rows)  # noqa: E731
+        print("  where the seconds go (median s over samples, max in brackets):")
+        print(
+            f"    simulator run, before RUN_START: queue {med(samples, 'sim_queue'):.1f}, "
+            f"process + definitions {med(samples, 'sim_process'):.1f}"
+        )
+        print(f"    {'simulator: RUN_START -> loads committed':<58} {med(samples, 'sim_step'):6.1f}")
+        if same:
+            print(f"    built in the simulator's own run (generate_job): {len(same)} samples")
+            for part, label in (
+                ("handover", "loads committed -> dbt STEP_START (raw observation step)"),
+                ("dbt_step_to_fact", "dbt step: STEP_START -> fact_daily_sales"),
+            ):
+                values = [r[part] for r in same]
+                print(f"      {label:<56} {statistics.median(values):6.1f}  ({max(values):.1f})")
+        if other:
+            print(f"    built by a run of the automation sensor: {len(other)} samples")
+            for part, label in (
+                ("sensor", "loads committed -> dbt run requested (sensor tick)"),
+                ("dbt_queue", "dbt run: queued -> RUN_STARTING (dequeue)"),
+                ("dbt_process", "dbt run: RUN_STARTING -> RUN_START (process, defs)"),
+                ("dbt_to_step", "dbt run: RUN_START -> STEP_START (pool, resources)"),
+                ("dbt_step_to_fact", "dbt step: STEP_START -> fact_daily_sales"),
+            ):
+                values = [r[part] for r in other]
+                print(f"      {label:<56} {statistics.median(values):6.1f}  ({max(values):.1f})")
+    else:
+        problems.append("no freshness sample")
+    print()
+    print("run phases by job (median / max s):")
+    for job, phases in (
+        ("dbt (automation)", dbt_run_phases(runs)),
+        ("generate_job", job_phases(runs, "generate_job")),
+        ("check_sources_job", job_phases(runs, "check_sources_job")),
+    ):
+        print(f"  {job}" + ("" if phases else ": no runs"))
+        for name, values in phases.items():
+            print(f"    {name:<58} {statistics.median(values):6.1f} / {max(values):.1f}")
+    print()
+    if problems:
+        print("SOAK FAILED: " + "; ".join(problems))
+        return 1
+    print("SOAK PASSED: no failed run, no failed ERROR check, no duplicate")
+    return 0
+
+
+def drained(dev: Dev, instance_home: Path) -> tuple[bool, str]:
+    """No run queued or in progress (asked through GraphQL, the instance's view)."""
+    data = dev.gql(
+        """{ runsOrError(filter: {statuses: [QUEUED, NOT_STARTED, STARTING, STARTED, CANCELING]}) {
+            ... on Runs { results { runId jobName status } } } }"""
+    )
+    active = data["runsOrError"]["results"]
+    return (not active, ", ".join(f"{r['jobName']}:{r['status']}" for r in active))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=10.0, help="how long the generate schedule runs")
+    parser.add_argument("--port", type=int, default=0, help="webserver port (default: a free one)")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    parser.add_argument("--drain-timeout", type=float, default=240.0, help="bound on waiting for in-flight runs")
+    parser.add_argument("--report-only", type=Path, help=argparse.SUPPRESS)  # a kept temp dir
+    args = parser.parse_args(argv)
+    if args.report_only:
+        return report(args.report_only / "dagster_home", args.report_only / "warehouse.duckdb", args.minutes)
+
+    tmp = Path(tempfile.mkdtemp(prefix="retail_soak_"))
+    home, warehouse = tmp / "dagster_home", tmp / "warehouse.duckdb"
+    home.mkdir()
+    (home / "dagster.yaml").symlink_to(ROOT / "dagster.yaml")
+    port = args.port or free_port()
+    log(f"temp dir {tmp}; port {port}")
+
+    env = dict(os.environ, RETAIL_DUCKDB_PATH=str(warehouse), RETAIL_WAREHOUSE="duckdb")
+    subprocess.run([str(BIN / "retail-sim"), "init"], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
+
+    dev = Dev(home, warehouse, port, tmp / "dagster_dev.log")
+    code = 2
+    try:
+        t0 = time.monotonic()
+        dev.wait_loaded(timeout=180)
+        log(f"dagster dev ready in {time.monotonic() - t0:.1f} s; starting the generate schedule")
+        dev.start_schedule("generate")
+        end = time.monotonic() + args.minutes * 60
+        while time.monotonic() < end:
+            if dev.proc.poll() is not None:
+                raise RuntimeError(f"dagster dev exited with {dev.proc.returncode}")
+            time.sleep(min(30, max(0.1, end - time.monotonic())))
+            ok, active = drained(dev, home)
+            log(f"{(end - time.monotonic()) / 60:4.1f} min left; in flight: {active or 'none'}")
+        dev.stop_schedule("generate")
+        log("generate schedule stopped; letting automation catch up")
+        # The last batch's dbt run: the sensor needs a tick or two after the last load.
+        deadline = time.monotonic() + args.drain_timeout
+        quiet_since = None
+        while time.monotonic() < deadline:
+            ok, active = drained(dev, home)
+            if ok:
+                quiet_since = quiet_since or time.monotonic()
+                if time.monotonic() - quiet_since >= 20:  # > 3 sensor intervals with nothing new
+                    break
+            else:
+                quiet_since = None
+            time.sleep(2)
+        dev.stop_sensor("retail_automation")
+        dev.stop_schedule("check_sources_every_minute")
+        while time.monotonic() < deadline:
+            ok, active = drained(dev, home)
+            if ok:
+                break
+            time.sleep(2)
+        else:
+            log(f"still in flight after {args.drain_timeout:.0f} s: {active}")
+        log("stopping dagster dev")
+        dev.kill()
+        code = report(home, warehouse, args.minutes)
+    except KeyboardInterrupt:
+        log("interrupted")
+        code = 130
+    except Exception as exc:  # noqa: BLE001 - one line, then the log
+        log(f"error: {exc!r}; see {tmp / 'dagster_dev.log'}")
+        code = 2
+    finally:
+        dev.kill()
+        if args.keep or code == 2:
+            log(f"kept {tmp}")
+        else:
+            import shutil
+
+            shutil.rmtree(tmp, ignore_errors=True)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

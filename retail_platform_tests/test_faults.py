@@ -89,3 +89,23 @@ def test_dbt_failure_mid_build_is_recovered_by_the_next_run(warehouse, instance,
     run_simulator(warehouse, instance, **batch)
     run_dbt(warehouse, instance)  # the next run catches up
     compare_marts(warehouse)
+
+
+def test_foreign_labels_never_become_sql(warehouse, instance):
+    from retail_platform_tests.test_marts import compare_marts, run_dbt, run_simulator
+
+    run_simulator(warehouse, instance, customers=20, products=5, orders=50, dirty_rate=0.0)
+    run_dbt(warehouse, instance)
+    # Another writer, not our loader, with a label our loaders would refuse.
+    payload = (
+        '{"customer_id": 7001, "first_name": "Bob", "last_name": "Tables", "email": "bob@example.com",'
+        ' "city": "Oslo", "country": "Norway", "signup_ts": "2026-01-01T10:00:00Z", "updated_at": "2026-01-01T10:00:00Z"}'
+    )
+    with warehouse.connect() as con:
+        con.execute(
+            "insert into raw.raw_customers values (?, now(), ?::json)",
+            ["x'); drop table marts.dim_products; --", payload],
+        )
+    run_dbt(warehouse, instance)
+    want = compare_marts(warehouse)  # dim_products still there and right
+    assert 7001 in set(want.dim_customers.customer_id)

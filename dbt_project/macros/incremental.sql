@@ -89,8 +89,18 @@
         load_label in ({{ lookup }})
     {%- else -%}
     {%- set labels = run_query(lookup).columns[0].values() | list if execute else [] -%}
-    {%- if labels -%}
-        load_label in ({% for label in labels | sort %}'{{ label | replace("'", "''") }}'{{ ", " if not loop.last }}{% endfor %})
+    {#- Only labels of the load-label charset are written into SQL; any other value (a
+        foreign writer's) keeps the subquery form, so no data ever becomes SQL text. -#}
+    {%- set safe = [] -%}
+    {%- for label in labels -%}
+        {%- if label is string and modules.re.fullmatch('[A-Za-z0-9_]{1,128}', label) -%}
+            {%- do safe.append(label) -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {%- if labels and safe | length < labels | length -%}
+        load_label in ({{ lookup }})
+    {%- elif labels -%}
+        load_label in ({% for label in safe | sort %}'{{ label }}'{{ ", " if not loop.last }}{% endfor %})
     {%- else -%}
         1 = 0
     {%- endif -%}

@@ -21,12 +21,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from retail_platform.project import dbt_argv
 from retail_platform.simulator.runner import BatchSizes, run_batch
 from retail_platform.warehouse.duckdb import DuckDBWarehouse
 
 ROOT = Path(__file__).resolve().parents[1]
-DBT_PROJECT_DIR = ROOT / "dbt_project"
-DBT_EXECUTABLE = Path(sys.executable).with_name("dbt")
 TARGET_RATIO = 1.5
 HISTORY_BATCH_ORDERS = 100_000  # big batches: few loads, like a backfill
 DIRTY_RATE = 0.01
@@ -54,18 +53,7 @@ def dbt_build(db: Path, work: Path) -> tuple[float, float | None]:
         "RETAIL_DUCKDB_PATH": str(db),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     }
-    command = [
-        str(DBT_EXECUTABLE),
-        "build",
-        "--project-dir",
-        str(DBT_PROJECT_DIR),
-        "--profiles-dir",
-        str(DBT_PROJECT_DIR),
-        "--target-path",
-        str(work / "target"),
-        "--log-path",
-        str(work / "logs"),
-    ]
+    command = dbt_argv("build", work)
     started = time.perf_counter()
     result = subprocess.run(command, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - started

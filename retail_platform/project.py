@@ -2,11 +2,14 @@
 
 import os
 import re
+import sys
 from pathlib import Path
 
 from dagster_dbt import DbtProject
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
+# The venv's own dbt: runs work without an activated venv.
+DBT_EXECUTABLE = Path(sys.executable).parent / "dbt"
 _SOURCES = ("dbt_project.yml", "profiles.yml", "models", "macros", "tests")
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
@@ -34,3 +37,14 @@ def _manifest_is_current(project: DbtProject) -> bool:
 # inherit its dev flag: seconds of CPU per run. Parse only when something changed.
 if not _manifest_is_current(dbt_project):
     dbt_project.prepare_if_dev()
+
+
+def dbt_argv(command: str, work_dir: Path, *extra: str) -> list[str]:
+    """argv to run dbt on this project by hand (tests, benchmarks), with its target/ and
+    logs/ under `work_dir`, so parallel runs never share them."""
+    return [
+        str(DBT_EXECUTABLE), command,
+        "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
+        "--target-path", str(work_dir / "target"), "--log-path", str(work_dir / "logs"),
+        *extra,
+    ]  # fmt: skip

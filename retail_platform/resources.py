@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from functools import cached_property
 from importlib.metadata import version as installed_version
-from pathlib import Path
 
 from dagster_dbt import DbtCliResource
 from packaging import version
 
-from retail_platform.project import dbt_project
+from retail_platform.project import DBT_EXECUTABLE, dbt_project
 from retail_platform.warehouse import warehouse_from_env
 
 __all__ = ["RetailDbtCliResource", "dbt_resource", "warehouse_from_env"]
@@ -36,8 +34,5 @@ class RetailDbtCliResource(DbtCliResource):
 
 
 def dbt_resource() -> DbtCliResource:
-    # The venv's own dbt, so runs work without an activated venv (DbtCliResource checks PATH).
-    return RetailDbtCliResource(
-        project_dir=dbt_project,
-        dbt_executable=str(Path(sys.executable).parent / "dbt"),
-    )
+    # An explicit executable: DbtCliResource otherwise looks for `dbt` on PATH.
+    return RetailDbtCliResource(project_dir=dbt_project, dbt_executable=str(DBT_EXECUTABLE))

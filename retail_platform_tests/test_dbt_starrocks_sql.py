@@ -14,15 +14,12 @@ import os
 import re
 import socket
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import sqlglot
 from sqlglot.errors import SqlglotError
 
-DBT_PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt_project"
-DBT_EXECUTABLE = Path(sys.executable).with_name("dbt")
+from retail_platform.project import DBT_PROJECT_DIR, dbt_argv
 
 # Syntax and functions that exist in DuckDB but not in StarRocks: if one shows up in
 # StarRocks SQL, a warehouse difference leaked out of the dispatching macros.
@@ -74,23 +71,15 @@ def starrocks_manifest(tmp_path_factory: pytest.TempPathFactory) -> dict:
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     }
     result = subprocess.run(
-        [
-            str(DBT_EXECUTABLE),
+        dbt_argv(
             "compile",
-            "--project-dir",
-            str(DBT_PROJECT_DIR),
-            "--profiles-dir",
-            str(DBT_PROJECT_DIR),
+            work,
             "--target",
             "starrocks",
             "--no-populate-cache",
             "--select",
             "resource_type:model",
-            "--target-path",
-            str(work / "target"),
-            "--log-path",
-            str(work / "logs"),
-        ],
+        ),
         env=env,
         capture_output=True,
         text=True,

@@ -61,10 +61,8 @@ def test_unknown_payload_fields_do_not_break_staging(warehouse, instance):
 def test_dbt_failure_mid_build_is_recovered_by_the_next_run(warehouse, instance, tmp_path):
     import os
     import subprocess
-    import sys
-    from pathlib import Path
 
-    from retail_platform.project import DBT_PROJECT_DIR
+    from retail_platform.project import dbt_argv
     from retail_platform_tests.test_marts import compare_marts, run_dbt, run_simulator
 
     batch = {"customers": 60, "products": 10, "orders": 300, "dirty_rate": 0.05}
@@ -75,12 +73,9 @@ def test_dbt_failure_mid_build_is_recovered_by_the_next_run(warehouse, instance,
     # The orders half of the build fails (its source is gone); customers and products
     # models build. A plain `dbt build`, as a user or a crashed run would leave things.
     warehouse.query("alter table raw.raw_orders rename to raw_orders_away")
-    dbt = Path(sys.executable).parent / "dbt"
     env = {**os.environ, **warehouse.dbt_env()}
-    flags = ["--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)]
-    flags += ["--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path / "logs")]
     failed = subprocess.run(
-        [dbt, "build", *flags], env=env, capture_output=True, text=True, timeout=600
+        dbt_argv("build", tmp_path), env=env, capture_output=True, text=True, timeout=600
     )
     assert failed.returncode != 0
     assert "PASS" in failed.stdout  # some nodes did build before the failure

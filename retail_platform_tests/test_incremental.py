@@ -11,18 +11,15 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
 import pytest
 
+from retail_platform.project import dbt_argv
 from retail_platform.simulator.runner import BatchSizes, run_batch
 from retail_platform.warehouse.duckdb import DuckDBWarehouse
-
-DBT_PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt_project"
-DBT_EXECUTABLE = Path(sys.executable).with_name("dbt")
 
 # The contract's tables (docs/data_contract.md): what must not depend on how we got there.
 CONTRACT_TABLES = (
@@ -47,19 +44,7 @@ def dbt_build(db: Path, work: Path, *extra: str) -> str:
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     }
     result = subprocess.run(
-        [
-            str(DBT_EXECUTABLE),
-            "build",
-            "--project-dir",
-            str(DBT_PROJECT_DIR),
-            "--profiles-dir",
-            str(DBT_PROJECT_DIR),
-            "--target-path",
-            str(work / "target"),
-            "--log-path",
-            str(work / "logs"),
-            *extra,
-        ],
+        dbt_argv("build", work, *extra),
         env=env,
         capture_output=True,
         text=True,

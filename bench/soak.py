@@ -78,7 +78,16 @@ class Dev:
         self.env = env
         self.logfile = logfile.open("wb")
         self.proc = subprocess.Popen(
-            [str(BIN / "dagster"), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
+            [
+                str(BIN / "dagster"),
+                "dev",
+                "-w",
+                "workspace.yaml",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(port),
+            ],
             cwd=ROOT,
             env=env,
             stdout=self.logfile,
@@ -121,7 +130,11 @@ class Dev:
         raise RuntimeError(f"dagster dev not ready after {timeout:.0f} s ({last})")
 
     def _selector(self, name: str) -> dict:
-        return {"repositoryLocationName": LOCATION, "repositoryName": REPOSITORY, "scheduleName": name}
+        return {
+            "repositoryLocationName": LOCATION,
+            "repositoryName": REPOSITORY,
+            "scheduleName": name,
+        }
 
     def start_schedule(self, name: str) -> None:
         result = self.gql(
@@ -146,14 +159,20 @@ class Dev:
             )
 
     def stop_sensor(self, name: str) -> None:
-        selector = {"repositoryLocationName": LOCATION, "repositoryName": REPOSITORY, "sensorName": name}
+        selector = {
+            "repositoryLocationName": LOCATION,
+            "repositoryName": REPOSITORY,
+            "sensorName": name,
+        }
         state = self.gql(
             """query($s: SensorSelector!) { sensorOrError(sensorSelector: $s) {
                 __typename ... on Sensor { sensorState { id status } } } }""",
             {"s": selector},
         )["sensorOrError"]["sensorState"]
         if state["status"] == "RUNNING":
-            self.gql("mutation($id: String) { stopSensor(id: $id) { __typename } }", {"id": state["id"]})
+            self.gql(
+                "mutation($id: String) { stopSensor(id: $id) { __typename } }", {"id": state["id"]}
+            )
 
     def kill(self, timeout: float = 20) -> None:
         """SIGTERM the whole process group, SIGKILL what is left after `timeout`."""
@@ -211,7 +230,11 @@ class RunInfo:
         out = []
         for e in self.events:
             de = e.dagster_event
-            if de and de.event_type.name == "ASSET_MATERIALIZATION" and tuple(de.asset_key.path) == key:
+            if (
+                de
+                and de.event_type.name == "ASSET_MATERIALIZATION"
+                and tuple(de.asset_key.path) == key
+            ):
                 out.append(e.timestamp)
         return out
 
@@ -269,7 +292,11 @@ def lock_mentions(home: Path) -> int:
                 text = path.read_text(errors="replace")
             except OSError:
                 continue
-            count += sum(1 for line in text.splitlines() if "lock" in line.lower() and "duckdb" in line.lower())
+            count += sum(
+                1
+                for line in text.splitlines()
+                if "lock" in line.lower() and "duckdb" in line.lower()
+            )
     return count
 
 
@@ -409,7 +436,11 @@ def dbt_run_phases(runs: list[RunInfo]) -> dict[str, list[float]]:
         starting, start = run.first("RUN_STARTING"), run.first("RUN_START")
         step_start, step_end = run.first("STEP_START"), run.first("STEP_SUCCESS")
         first_mat = next(
-            (e.timestamp for e in run.events if e.dagster_event and e.dagster_event.event_type.name == "ASSET_MATERIALIZATION"),
+            (
+                e.timestamp
+                for e in run.events
+                if e.dagster_event and e.dagster_event.event_type.name == "ASSET_MATERIALIZATION"
+            ),
             None,
         )
         end = run.first("RUN_SUCCESS")
@@ -419,7 +450,9 @@ def dbt_run_phases(runs: list[RunInfo]) -> dict[str, list[float]]:
         phases["process + defs (RUN_STARTING -> RUN_START)"].append(start - starting)
         phases["to step (RUN_START -> STEP_START: pool, resources)"].append(step_start - start)
         if first_mat:
-            phases["dbt start-up (STEP_START -> first materialization)"].append(first_mat - step_start)
+            phases["dbt start-up (STEP_START -> first materialization)"].append(
+                first_mat - step_start
+            )
         if fact:
             phases["STEP_START -> fact_daily_sales"].append(fact[0] - step_start)
         phases["step total (STEP_START -> STEP_SUCCESS)"].append(step_end - step_start)
@@ -434,7 +467,11 @@ def job_phases(runs: list[RunInfo], job: str) -> dict[str, list[float]]:
         if run.job != job or run.status != "SUCCESS":
             continue
         starting, start = run.first("RUN_STARTING"), run.first("RUN_START")
-        step_start, step_end, end = run.first("STEP_START"), run.first("STEP_SUCCESS"), run.first("RUN_SUCCESS")
+        step_start, step_end, end = (
+            run.first("STEP_START"),
+            run.first("STEP_SUCCESS"),
+            run.first("RUN_SUCCESS"),
+        )
         if not (starting and start and step_start and step_end and end):
             continue
         phases["queue"].append(starting - run.created)
@@ -475,8 +512,16 @@ def report(home: Path, warehouse: Path, minutes: float) -> int:
     if failed:
         problems.append(f"{len(failed)} failed runs")
     if unfinished:
-        print(f"runs not finished at shutdown: {len(unfinished)} " + ", ".join(f"{r.run_id[:8]} {r.job} {r.status}" for r in unfinished))
-    retries = [(r, e) for r in runs for e in r.events if e.dagster_event and e.dagster_event.event_type.name == "STEP_UP_FOR_RETRY"]
+        print(
+            f"runs not finished at shutdown: {len(unfinished)} "
+            + ", ".join(f"{r.run_id[:8]} {r.job} {r.status}" for r in unfinished)
+        )
+    retries = [
+        (r, e)
+        for r in runs
+        for e in r.events
+        if e.dagster_event and e.dagster_event.event_type.name == "STEP_UP_FOR_RETRY"
+    ]
     print(f"step retries: {len(retries)}")
     for r, e in retries[:5]:
         err = getattr(e.dagster_event.event_specific_data, "error", None)
@@ -484,7 +529,9 @@ def report(home: Path, warehouse: Path, minutes: float) -> int:
     print(f"lines mentioning a DuckDB lock in run logs: {lock_mentions(home)}")
 
     warn, error, total = check_failures(runs)
-    print(f"asset check evaluations: {total}; failed ERROR: {sum(error.values())}, failed WARN: {sum(warn.values())}")
+    print(
+        f"asset check evaluations: {total}; failed ERROR: {sum(error.values())}, failed WARN: {sum(warn.values())}"
+    )
     for name, n in sorted(error.items()):
         print(f"  ERROR {name}: {n}")
     for name, n in sorted(warn.items()):
@@ -512,17 +559,26 @@ def report(home: Path, warehouse: Path, minutes: float) -> int:
     injected = sum(v for k, v in raw.items() if k.endswith("injected_in_load"))
     print(f"  (repeated payloads inside one load, injected dirt, not duplicates: {injected})")
     dup_marts = sum(extra for extra, _ in marts.values())
-    print(f"duplicate rows in marts: {dup_marts}  " + ", ".join(f"{t.split('.')[1]} {extra}/{rows}" for t, (extra, rows) in marts.items()))
+    print(
+        f"duplicate rows in marts: {dup_marts}  "
+        + ", ".join(f"{t.split('.')[1]} {extra}/{rows}" for t, (extra, rows) in marts.items())
+    )
     if dup_raw or dup_marts:
         problems.append("duplicates")
 
     samples, unresolved = freshness(runs)
     print()
-    print("freshness latency, simulator run start -> fact_daily_sales materialization holding its rows (s):")
+    print(
+        "freshness latency, simulator run start -> fact_daily_sales materialization holding its rows (s):"
+    )
     print(f"  {dist([s['latency'] for s in samples])}")
-    print(f"  from the schedule tick (run created): {dist([s['latency_from_tick'] for s in samples])}")
+    print(
+        f"  from the schedule tick (run created): {dist([s['latency_from_tick'] for s in samples])}"
+    )
     if unresolved:
-        print(f"  simulator runs whose rows never reached fact_daily_sales before shutdown: {', '.join(unresolved)}")
+        print(
+            f"  simulator runs whose rows never reached fact_daily_sales before shutdown: {', '.join(unresolved)}"
+        )
     if samples:
         same = [s for s in samples if s["same_run"]]
         other = [s for s in samples if not s["same_run"]]
@@ -532,7 +588,9 @@ def report(home: Path, warehouse: Path, minutes: float) -> int:
             f"    simulator run, before RUN_START: queue {med(samples, 'sim_queue'):.1f}, "
             f"process + definitions {med(samples, 'sim_process'):.1f}"
         )
-        print(f"    {'simulator: RUN_START -> loads committed':<58} {med(samples, 'sim_step'):6.1f}")
+        print(
+            f"    {'simulator: RUN_START -> loads committed':<58} {med(samples, 'sim_step'):6.1f}"
+        )
         if same:
             print(f"    built in the simulator's own run (generate_job): {len(same)} samples")
             for part, label in (
@@ -582,17 +640,140 @@ def drained(dev: Dev, instance_home: Path) -> tuple[bool, str]:
     return (not active, ", ".join(f"{r['jobName']}:{r['status']}" for r in active))
 
 
+def launch(dev: Dev, job: str) -> str:
+    data = dev.gql(
+        """mutation($p: ExecutionParams!) { launchRun(executionParams: $p) {
+            __typename ... on LaunchRunSuccess { run { runId } } ... on PythonError { message } } }""",
+        {
+            "p": {
+                "selector": {
+                    "repositoryLocationName": LOCATION,
+                    "repositoryName": REPOSITORY,
+                    "jobName": job,
+                }
+            }
+        },
+    )["launchRun"]
+    if data["__typename"] != "LaunchRunSuccess":
+        raise RuntimeError(f"launchRun {job}: {data}")
+    return data["run"]["runId"]
+
+
+class RunLedger:
+    """Every run seen through GraphQL while the soak runs: the retention window may delete
+    runs from the instance before the report, so failures and queue waits are counted here."""
+
+    QUERY = """{ runsOrError(limit: 200) { ... on Runs { results {
+        runId jobName status creationTime startTime endTime } } } }"""
+
+    def __init__(self) -> None:
+        self.runs: dict[str, dict] = {}
+
+    def poll(self, dev: Dev) -> None:
+        for r in dev.gql(self.QUERY)["runsOrError"]["results"]:
+            self.runs[r["runId"]] = r
+
+    def active(self, job: str | None = None) -> int:
+        return sum(
+            1 for r in self.runs.values()
+            if r["status"] not in TERMINAL and (job is None or r["jobName"] == job)
+        )  # fmt: skip
+
+    def finished(self, job: str, status: str = "SUCCESS") -> int:
+        return sum(1 for r in self.runs.values() if r["jobName"] == job and r["status"] == status)
+
+
+def footprint(home: Path, warehouse: Path) -> dict[str, int]:
+    """Bytes of what the platform keeps besides the warehouse data."""
+    from retail_platform.warehouse.base import WarehouseError
+    from retail_platform.warehouse.duckdb import DuckDBWarehouse
+
+    def du(path: Path) -> int:
+        if not path.exists():
+            return 0
+        return sum(f.stat().st_size for f in path.rglob("*") if f.is_file() and not f.is_symlink())
+
+    history = home / "history"
+    out = {
+        "DAGSTER_HOME": du(home),
+        "  ticks+evaluations": du(home / "schedules"),
+        "  run storage": sum(f.stat().st_size for f in history.glob("runs.db*"))
+        if history.exists()
+        else 0,
+        "  event index": sum(f.stat().st_size for f in (history / "runs").glob("index.db*"))
+        if history.exists()
+        else 0,
+        "  event log per run": sum(
+            f.stat().st_size
+            for f in (history / "runs").glob("*.db*")
+            if not f.name.startswith("index.db")
+        )
+        if history.exists()
+        else 0,
+        "  compute logs": du(home / "storage"),
+        "dbt target": du(ROOT / "dbt_project" / "target"),
+        "dbt logs": du(ROOT / "dbt_project" / "logs"),
+    }
+    # Bookkeeping tables, in bytes of their values: the label ledger, the dbt watermark
+    # log, the simulator's batch log (one small row a batch: the story's state, kept).
+    sql = {
+        "ledger raw._loads": "select coalesce(sum(length(label) + length(table_name) + 16), 0) from raw._loads",
+        "watermarks": "select coalesce(sum(length(model_name) + 16), 0) from staging.incremental_watermarks",
+    }
+    wh = DuckDBWarehouse(path=str(warehouse))
+    for name, query in sql.items():
+        try:
+            out[name] = int(wh.query(query, lock_timeout_seconds=5)[0][0])
+        except WarehouseError:
+            out[name] = -1  # busy or not there yet
+    return out
+
+
+def start_burner() -> subprocess.Popen:
+    """One core kept busy by an unrelated process for the whole soak."""
+    return subprocess.Popen([sys.executable, "-c", "while True: pass"], start_new_session=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--minutes", type=float, default=10.0, help="how long the generate schedule runs")
+    parser.add_argument(
+        "--minutes", type=float, default=10.0, help="how long batches are generated"
+    )
+    parser.add_argument(
+        "--batch-every", type=float, default=0,
+        help="launch generate_job itself every N s (while fewer than 2 are in flight) instead of the minute schedule",
+    )  # fmt: skip
+    parser.add_argument(
+        "--idle-minutes",
+        type=float,
+        default=3.0,
+        help="CPU measured idle this long before batches start",
+    )
+    parser.add_argument(
+        "--retention-minutes",
+        type=float,
+        help="RETAIL_RETENTION_MINUTES for the platform (footprint runs)",
+    )
+    parser.add_argument(
+        "--busy-core",
+        action="store_true",
+        help="keep one core busy with an unrelated process throughout",
+    )
     parser.add_argument("--port", type=int, default=0, help="webserver port (default: a free one)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
-    parser.add_argument("--drain-timeout", type=float, default=240.0, help="bound on waiting for in-flight runs")
+    parser.add_argument(
+        "--drain-timeout", type=float, default=240.0, help="bound on waiting for in-flight runs"
+    )
     parser.add_argument("--report-only", type=Path, help=argparse.SUPPRESS)  # a kept temp dir
     args = parser.parse_args(argv)
     if args.report_only:
-        return report(args.report_only / "dagster_home", args.report_only / "warehouse.duckdb", args.minutes)
+        return report(
+            args.report_only / "dagster_home", args.report_only / "warehouse.duckdb", args.minutes
+        )
 
+    import cputree
+
+    cputree.become_subreaper()  # orphans of the dagster dev tree stay metered
     tmp = Path(tempfile.mkdtemp(prefix="retail_soak_"))
     home, warehouse = tmp / "dagster_home", tmp / "warehouse.duckdb"
     home.mkdir()
@@ -601,38 +782,83 @@ def main(argv: list[str] | None = None) -> int:
     log(f"temp dir {tmp}; port {port}")
 
     env = dict(os.environ, RETAIL_DUCKDB_PATH=str(warehouse), RETAIL_WAREHOUSE="duckdb")
-    subprocess.run([str(BIN / "retail-sim"), "init"], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [str(BIN / "retail-sim"), "init"], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL
+    )
+    if args.retention_minutes:
+        os.environ["RETAIL_RETENTION_MINUTES"] = f"{args.retention_minutes:g}"  # read by Dev's env
 
+    burner = start_burner() if args.busy_core else None
     dev = Dev(home, warehouse, port, tmp / "dagster_dev.log")
+    meter = cputree.Meter(dev.proc.pid, exclude={burner.pid} if burner else set())
+    ledger = RunLedger()
+    samples: list[tuple[int, dict[str, int]]] = []  # (batches done, footprint)
+    cpu = {}
     code = 2
     try:
         t0 = time.monotonic()
         dev.wait_loaded(timeout=180)
-        log(f"dagster dev ready in {time.monotonic() - t0:.1f} s; starting the generate schedule")
-        dev.start_schedule("generate")
+        log(f"dagster dev ready in {time.monotonic() - t0:.1f} s ({meter.total():.1f} CPU-s)")
+        if args.idle_minutes:
+            # Start-up settles first: the first look at raw observes the empty tables and
+            # automation builds the models once (a minute and a half at most).
+            time.sleep(90)
+            while not drained(dev, home)[0]:
+                time.sleep(2)
+            window = cputree.Window(meter)
+            time.sleep(args.idle_minutes * 60)
+            cpu["idle"] = window.close()
+            log(f"idle: {cpu['idle'][0] / cpu['idle'][1] * 60:.2f} CPU-s per minute")
+        ledger.poll(dev)
+        done0 = ledger.finished("generate_job")
+        window = cputree.Window(meter)
+        if args.batch_every:
+            log(f"launching generate_job every {args.batch_every:g} s")
+        else:
+            dev.start_schedule("generate")
+            log("generate schedule on")
         end = time.monotonic() + args.minutes * 60
+        next_launch, next_report = time.monotonic(), time.monotonic() + 30
         while time.monotonic() < end:
             if dev.proc.poll() is not None:
                 raise RuntimeError(f"dagster dev exited with {dev.proc.returncode}")
-            time.sleep(min(30, max(0.1, end - time.monotonic())))
-            ok, active = drained(dev, home)
-            log(f"{(end - time.monotonic()) / 60:4.1f} min left; in flight: {active or 'none'}")
-        dev.stop_schedule("generate")
-        log("generate schedule stopped; letting automation catch up")
-        # The last batch's dbt run: the sensor needs a tick or two after the last load.
+            ledger.poll(dev)
+            now = time.monotonic()
+            if args.batch_every and now >= next_launch and ledger.active("generate_job") < 2:
+                launch(dev, "generate_job")
+                next_launch = now + args.batch_every
+            if now >= next_report:
+                done = ledger.finished("generate_job") - done0
+                samples.append((done, footprint(home, warehouse)))
+                log(
+                    f"{(end - now) / 60:4.1f} min left; {done} batches; in flight: {ledger.active()}"
+                )
+                next_report = now + 30
+            time.sleep(1 if args.batch_every else 5)
+        if not args.batch_every:
+            dev.stop_schedule("generate")
         deadline = time.monotonic() + args.drain_timeout
+        while time.monotonic() < deadline and ledger.active("generate_job"):
+            ledger.poll(dev)
+            time.sleep(2)
+        ledger.poll(dev)
+        batches = ledger.finished("generate_job") - done0
+        cpu["batches"] = (*window.close(), batches)
+        samples.append((batches, footprint(home, warehouse)))
+        log("generating stopped; letting automation catch up")
+        # Automation runs for rows the minute look found (other writers): a tick or two.
         quiet_since = None
         while time.monotonic() < deadline:
             ok, active = drained(dev, home)
             if ok:
                 quiet_since = quiet_since or time.monotonic()
-                if time.monotonic() - quiet_since >= 20:  # > 3 sensor intervals with nothing new
+                if time.monotonic() - quiet_since >= 70:  # > a minute look and 2 automation ticks
                     break
             else:
                 quiet_since = None
             time.sleep(2)
-        dev.stop_sensor("retail_automation")
-        dev.stop_schedule("check_sources_every_minute")
+        for name in ("retail_automation", "check_sources_every_minute", "prune_history"):
+            dev.stop_sensor(name)
         while time.monotonic() < deadline:
             ok, active = drained(dev, home)
             if ok:
@@ -640,9 +866,12 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(2)
         else:
             log(f"still in flight after {args.drain_timeout:.0f} s: {active}")
+        ledger.poll(dev)
         log("stopping dagster dev")
         dev.kill()
+        meter.stop()
         code = report(home, warehouse, args.minutes)
+        code = max(code, report_platform(ledger, cpu, meter, samples, args))
     except KeyboardInterrupt:
         log("interrupted")
         code = 130
@@ -651,6 +880,8 @@ def main(argv: list[str] | None = None) -> int:
         code = 2
     finally:
         dev.kill()
+        if burner:
+            burner.kill()
         if args.keep or code == 2:
             log(f"kept {tmp}")
         else:
@@ -658,6 +889,70 @@ def main(argv: list[str] | None = None) -> int:
 
             shutil.rmtree(tmp, ignore_errors=True)
     return code
+
+
+def report_platform(ledger: RunLedger, cpu: dict, meter, samples, args) -> int:
+    """CPU of the dagster dev tree, queue waits of every run, footprint per batch."""
+    problems = []
+    print()
+    print("runs seen while the soak ran (incl. runs the retention window has deleted since):")
+    by = Counter((r["jobName"], r["status"]) for r in ledger.runs.values())
+    for (job, status), n in sorted(by.items()):
+        print(f"  {job:<22} {status:<10} {n}")
+    failed = [r for r in ledger.runs.values() if r["status"] == "FAILURE"]
+    if failed:
+        problems.append(f"{len(failed)} failed runs (ledger)")
+    waits = [r["startTime"] - r["creationTime"] for r in ledger.runs.values() if r["startTime"]]
+    print(
+        f"queue + start wait (created -> started, s): {dist(waits)}; over 60 s: {sum(w > 60 for w in waits)}"
+    )
+    print()
+    print("CPU of the dagster dev process tree (user+sys, incl. exited processes):")
+    if "idle" in cpu:
+        c, wall, cats = cpu["idle"]
+        print(f"  idle:    {c / wall * 60:6.2f} CPU-s per minute  ({c:.1f} in {wall:.0f} s)")
+        print(
+            "           "
+            + ", ".join(
+                f"{k} {v / wall * 60:.2f}"
+                for k, v in sorted(cats.items(), key=lambda kv: -kv[1])
+                if v >= 0.05
+            )
+        )
+    if "batches" in cpu:
+        c, wall, cats, n = cpu["batches"]
+        per = c / n if n else float("nan")
+        print(
+            f"  batches: {per:6.2f} CPU-s per batch  ({c:.1f} in {wall:.0f} s, {n} batches, {c / wall * 60:.2f} per minute)"
+        )
+        print(
+            "           "
+            + ", ".join(
+                f"{k} {v / max(n, 1):.2f}"
+                for k, v in sorted(cats.items(), key=lambda kv: -kv[1])
+                if v >= 0.05
+            )
+            + "  (per batch)"
+        )
+    if len(samples) >= 4:
+        print()
+        print("footprint besides the warehouse data (bytes):")
+        names = list(samples[-1][1])
+        half = samples[len(samples) // 2]
+        first, last = samples[0], samples[-1]
+        print(
+            f"  {'':<20} {'at ' + str(first[0]):>14} {'at ' + str(half[0]):>14} {'at ' + str(last[0]):>14}  per batch, 2nd half"
+        )
+        for name in names:
+            growth = (last[1][name] - half[1][name]) / max(1, last[0] - half[0])
+            print(
+                f"  {name:<20} {first[1][name]:>14,} {half[1][name]:>14,} {last[1][name]:>14,}  {growth:12,.0f}"
+            )
+        total = lambda s: sum(v for k, v in s[1].items() if v > 0 and not k.startswith(" "))  # noqa: E731
+        early = (total(half) - total(first)) / max(1, half[0] - first[0])
+        late = (total(last) - total(half)) / max(1, last[0] - half[0])
+        print(f"  total per batch: first half {early:,.0f} B, second half {late:,.0f} B")
+    return 1 if problems else 0
 
 
 if __name__ == "__main__":

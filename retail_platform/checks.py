@@ -1,6 +1,8 @@
-"""Python asset checks: raw tables and quarantines (dbt tests become checks on the models by themselves)."""
+"""Python asset checks: raw tables and quarantines (dbt tests become checks on the models by themselves).
 
-from datetime import timedelta
+Freshness is not a check here: the raw assets carry a `FreshnessPolicy` (assets/raw.py)
+that Dagster's freshness daemon evaluates with no run.
+"""
 
 from dagster import (
     AssetCheckExecutionContext,
@@ -10,7 +12,6 @@ from dagster import (
     AssetCheckSpec,
     AssetKey,
     AutomationCondition,
-    build_last_update_freshness_checks,
     multi_asset_check,
 )
 
@@ -19,14 +20,8 @@ from retail_platform.warehouse.base import Warehouse
 
 # More than this share of raw payloads that are not JSON objects means a broken writer.
 UNPARSABLE_SHARE_LIMIT = 0.05
-# Raw data older than this is stale: the generate schedule (or another writer) stopped.
-RAW_FRESHNESS = timedelta(hours=24)
-
-raw_freshness_checks = build_last_update_freshness_checks(
-    assets=list(RAW_KEYS.values()),
-    lower_bound_delta=RAW_FRESHNESS,
-    severity=AssetCheckSeverity.WARN,
-)
+# The share is taken over the rows of the newest hour of loads (Warehouse.unparsable_payloads).
+RECENT_HOURS = 1
 
 
 @multi_asset_check(
@@ -34,15 +29,19 @@ raw_freshness_checks = build_last_update_freshness_checks(
         AssetCheckSpec(
             "payloads_parse",
             asset=key,
-            description=f"At most {UNPARSABLE_SHARE_LIMIT:.0%} of payloads fail to parse as JSON objects.",
+            description=f"At most {UNPARSABLE_SHARE_LIMIT:.0%} of the payloads of the last {RECENT_HOURS} h of loads fail to parse as JSON objects.",
         )
         for key in RAW_KEYS.values()
     ],
     can_subset=True,
 )
 def raw_payloads_parse(context: AssetCheckExecutionContext, warehouse: Warehouse):
-    for check_key in context.selected_asset_check_keys:
-        rows, bad = warehouse.unparsable_payloads(check_key.asset_key.path[-1])
+    with warehouse.session():
+        counts = {
+            key: warehouse.unparsable_payloads(key.asset_key.path[-1], RECENT_HOURS)
+            for key in context.selected_asset_check_keys
+        }
+    for check_key, (rows, bad) in counts.items():
         share = bad / rows if rows else 0.0
         yield AssetCheckResult(
             asset_key=check_key.asset_key,
@@ -72,14 +71,16 @@ QUARANTINE_KEYS = {entity: AssetKey(["staging", f"quarantine_{entity}"]) for ent
     can_subset=True,
 )
 def quarantine_share(context: AssetCheckExecutionContext, warehouse: Warehouse):
-    for check_key in context.selected_asset_check_keys:
-        entity = check_key.asset_key.path[-1].removeprefix("quarantine_")
-        by_reason = dict(
-            warehouse.query(
-                f"select reason, count(*) from staging.quarantine_{entity} group by reason"
+    counts = {}
+    with warehouse.session():
+        for check_key in context.selected_asset_check_keys:
+            entity = check_key.asset_key.path[-1].removeprefix("quarantine_")
+            query = f"select reason, count(*) from staging.quarantine_{entity} group by reason"
+            counts[check_key] = (
+                dict(warehouse.query(query)),
+                warehouse.observe(f"raw_{entity}").row_count,
             )
-        )
-        raw_rows = warehouse.observe(f"raw_{entity}").row_count
+    for check_key, (by_reason, raw_rows) in counts.items():
         quarantined = sum(by_reason.values())
         share = quarantined / raw_rows if raw_rows else 0.0
         yield AssetCheckResult(
@@ -96,4 +97,4 @@ def quarantine_share(context: AssetCheckExecutionContext, warehouse: Warehouse):
         )
 
 
-CHECKS: list[AssetChecksDefinition] = [*raw_freshness_checks, raw_payloads_parse, quarantine_share]
+CHECKS: list[AssetChecksDefinition] = [raw_payloads_parse, quarantine_share]

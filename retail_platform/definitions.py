@@ -12,19 +12,20 @@ def defs() -> Definitions:
     from retail_platform.automation import (
         automation_sensor,
         check_sources_job,
-        check_sources_schedule,
+        check_sources_sensor,
         generate_job,
         generate_schedule,
     )
     from retail_platform.checks import CHECKS
     from retail_platform.resources import dbt_resource, warehouse_from_env
+    from retail_platform.retention import prune_history
 
     return Definitions(
         assets=[simulator_batches, raw_tables, retail_dbt_models],
         asset_checks=CHECKS,
         jobs=[generate_job, check_sources_job],
-        schedules=[generate_schedule, check_sources_schedule],
-        sensors=[automation_sensor],
+        schedules=[generate_schedule],
+        sensors=[check_sources_sensor, automation_sensor, prune_history],
         resources={"warehouse": warehouse_from_env(), "dbt": dbt_resource()},
         # Steps run inside the run's own process: a subprocess per step would pay the
         # import of dagster, dbt and these definitions again, for steps of a second or less.

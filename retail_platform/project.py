@@ -10,6 +10,8 @@ from dagster_dbt import DbtProject
 DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
 # The venv's own dbt: runs work without an activated venv.
 DBT_EXECUTABLE = Path(sys.executable).parent / "dbt"
+# What Dagster runs: the same dbt, killed with the run worker that started it (dbt_child.py).
+DBT_BOUND_EXECUTABLE = Path(sys.executable).parent / "retail-dbt"
 _SOURCES = ("dbt_project.yml", "profiles.yml", "models", "macros", "tests")
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)

@@ -8,7 +8,7 @@ from importlib.metadata import version as installed_version
 from dagster_dbt import DbtCliResource
 from packaging import version
 
-from retail_platform.project import DBT_EXECUTABLE, dbt_project
+from retail_platform.project import DBT_BOUND_EXECUTABLE, dbt_project
 from retail_platform.warehouse import warehouse_from_env
 
 __all__ = ["RetailDbtCliResource", "dbt_resource", "warehouse_from_env"]
@@ -35,4 +35,4 @@ class RetailDbtCliResource(DbtCliResource):
 
 def dbt_resource() -> DbtCliResource:
     # An explicit executable: DbtCliResource otherwise looks for `dbt` on PATH.
-    return RetailDbtCliResource(project_dir=dbt_project, dbt_executable=str(DBT_EXECUTABLE))
+    return RetailDbtCliResource(project_dir=dbt_project, dbt_executable=str(DBT_BOUND_EXECUTABLE))

@@ -20,6 +20,7 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_as
 
 from retail_platform.assets.keys import WAREHOUSE_POOL, WAREHOUSE_RETRY
 from retail_platform.project import dbt_project
+from retail_platform.retention import prune_paths, retention_window
 from retail_platform.warehouse.base import Warehouse
 
 
@@ -71,15 +72,20 @@ def partial_parse_target(context: AssetExecutionContext, env: Mapping[str, str])
     root = dbt_project.project_dir / dbt_project.target_path
     key = hashlib.sha1(repr(sorted(env.items())).encode()).hexdigest()[:12]
     cached = root / "partial_parse" / f"{key}.msgpack"
-    target = (
-        root
-        / f"{context.op_execution_context.op.name}-{context.run.run_id[:7]}-{uuid.uuid4().hex[:7]}"
-    )
+    op_name = context.op_execution_context.op.name
+    target = root / f"{op_name}-{context.run.run_id[:7]}-{uuid.uuid4().hex[:7]}"
+    # Folders of invocations that failed or whose worker was killed, and the state of
+    # warehouses not used lately (each test has its own), go once the window has passed.
+    window = retention_window()
+    prune_paths(root.glob(f"{op_name}-*"), window)
+    prune_paths((root / "partial_parse").glob("*.msgpack"), window)
     target.mkdir(parents=True, exist_ok=True)
     if cached.exists():
         shutil.copyfile(cached, target / "partial_parse.msgpack")
+    succeeded = False
     try:
         yield target
+        succeeded = True
     finally:
         produced = target / "partial_parse.msgpack"
         if produced.exists():
@@ -87,6 +93,8 @@ def partial_parse_target(context: AssetExecutionContext, env: Mapping[str, str])
             tmp = cached.with_suffix(f".{uuid.uuid4().hex[:7]}.tmp")
             shutil.copyfile(produced, tmp)
             os.replace(tmp, cached)
+        if succeeded:  # about 3.5 MB an invocation; a failed one keeps its dbt.log
+            shutil.rmtree(target, ignore_errors=True)
 
 
 @dbt_assets(

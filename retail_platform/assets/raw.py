@@ -6,6 +6,7 @@ exactly when the row count does, which is what eager dbt automation reacts to.
 """
 
 from collections.abc import Iterator
+from datetime import timedelta
 
 from dagster import (
     AssetExecutionContext,
@@ -13,6 +14,7 @@ from dagster import (
     AssetObservation,
     AssetSpec,
     DataVersion,
+    FreshnessPolicy,
     MetadataValue,
     ObserveResult,
     multi_observable_source_asset,
@@ -22,11 +24,18 @@ from dagster._core.definitions.data_version import DATA_VERSION_TAG
 from retail_platform.assets.keys import RAW_KEYS, SIMULATOR_KEYS
 from retail_platform.warehouse.base import RAW_TABLES, TableState, Warehouse
 
+# Raw data older than this is stale: the generate schedule (or another writer) stopped.
+# Evaluated by Dagster's freshness daemon from the observations, with no run.
+RAW_FRESHNESS = FreshnessPolicy.time_window(
+    fail_window=timedelta(hours=24), warn_window=timedelta(hours=1)
+)
+
 RAW_SPECS = [
     AssetSpec(
         RAW_KEYS[table],
         deps=[SIMULATOR_KEYS[table.removeprefix("raw_")]],
         group_name="raw",
+        freshness_policy=RAW_FRESHNESS,
         description=f"Append-only landing table raw.{table}: load_label, loaded_at, JSON payload.",
     )
     for table in RAW_TABLES
@@ -49,8 +58,9 @@ def observation(key: AssetKey, state: TableState) -> AssetObservation:
 
 @multi_observable_source_asset(specs=RAW_SPECS, can_subset=True, name="raw_tables")
 def raw_tables(context: AssetExecutionContext, warehouse: Warehouse) -> Iterator[ObserveResult]:
-    for key in context.selected_asset_keys:
-        state = warehouse.observe(key.path[-1])
+    with warehouse.session():
+        states = {key: warehouse.observe(key.path[-1]) for key in context.selected_asset_keys}
+    for key, state in states.items():
         yield ObserveResult(
             asset_key=key, data_version=DataVersion(state.data_version), metadata=_metadata(state)
         )

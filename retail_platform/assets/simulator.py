@@ -55,21 +55,23 @@ def simulator_batches(
 
     # In dependency order: a multi-asset must yield customers/products before orders.
     entities = [e for e in ENTITIES if SIMULATOR_KEYS[e] in context.selected_asset_keys]
-    outcome = run_batch(
-        warehouse,
-        sizes=BatchSizes(config.customers, config.products, config.orders),
-        seed=config.seed,
-        step_seconds=config.step_minutes * 60,
-        dirty_rate=config.dirty_rate,
-        entities=entities,
-        on_progress=lambda entity, rows: context.log.info(f"loaded {rows} {entity} payloads"),
-    )
+    with warehouse.session():  # one connection for the loads and the counts after them
+        outcome = run_batch(
+            warehouse,
+            sizes=BatchSizes(config.customers, config.products, config.orders),
+            seed=config.seed,
+            step_seconds=config.step_minutes * 60,
+            dirty_rate=config.dirty_rate,
+            entities=entities,
+            on_progress=lambda entity, rows: context.log.info(f"loaded {rows} {entity} payloads"),
+        )
+        tables = [outcome.loads[entity].table for entity in entities]
+        states = {table: warehouse.observe(table) for table in tables}
     rec = outcome.record
     # Observe the raw tables just written, so automation reacts now instead of at the
-    # next minute poll (the poll still catches rows from other writers).
-    for entity in entities:
-        table = outcome.loads[entity].table
-        context.log_event(observation(RAW_KEYS[table], warehouse.observe(table)))
+    # next minute look (which still catches rows from other writers).
+    for table in tables:
+        context.log_event(observation(RAW_KEYS[table], states[table]))
     for entity in entities:
         load = outcome.loads[entity]
         if load.already_loaded:

@@ -146,6 +146,19 @@ def run_batch(
     if step_seconds <= 0:
         raise SimulatorError(f"step must be positive, got {step_seconds} s")
     selected = [e for e in ENTITIES if e in set(entities)]
+    with warehouse.session():  # one connection for the whole batch
+        return _run_batch(warehouse, selected, sizes, seed, step_seconds, dirty_rate, on_progress)
+
+
+def _run_batch(
+    warehouse: Warehouse,
+    selected: list[str],
+    sizes: BatchSizes,
+    seed: int,
+    step_seconds: int,
+    dirty_rate: float,
+    on_progress: Callable[[str, int], None] | None,
+) -> BatchOutcome:
     warehouse.setup()  # idempotent: a fresh warehouse needs no separate init step
     log = read_log(warehouse)
     rec = plan_batch(

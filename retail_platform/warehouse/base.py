@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from abc import abstractmethod
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -94,6 +95,10 @@ class Warehouse(ConfigurableResource):
     def describe(self) -> str:
         """Where the warehouse is (file path or host:port), safe to print: no secrets."""
 
+    def session(self) -> AbstractContextManager[None]:
+        """A scope whose operations may share one connection (the default: none shared)."""
+        return nullcontext()
+
     @abstractmethod
     def setup(self) -> None:
         """Create the raw/staging/marts schemas and the raw tables; idempotent."""
@@ -115,12 +120,18 @@ class Warehouse(ConfigurableResource):
         """
 
     @abstractmethod
-    def observe(self, table: str) -> TableState:
-        """Row count and last load time of a raw table."""
+    def observe(self, table: str, lock_timeout_seconds: float | None = None) -> TableState:
+        """Row count and last load time of a raw table.
+
+        ``lock_timeout_seconds`` bounds the wait for a single-writer file held by
+        another process (DuckDB), for callers that would rather look again later.
+        """
 
     @abstractmethod
-    def unparsable_payloads(self, table: str) -> tuple[int, int]:
-        """(rows, rows whose payload is not a JSON object) of a raw table."""
+    def unparsable_payloads(self, table: str, recent_hours: int = 1) -> tuple[int, int]:
+        """(rows, rows whose payload is not a JSON object) among the rows of a raw table
+        loaded in the `recent_hours` before its newest load: a broken writer shows at
+        once, and the check costs the same on the first day and the hundredth."""
 
     @abstractmethod
     def query(self, sql: str, params: Sequence[object] = ()) -> list[tuple]:

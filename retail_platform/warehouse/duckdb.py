@@ -11,7 +11,8 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from contextvars import ContextVar
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pyarrow as pa
@@ -31,6 +32,9 @@ from retail_platform.warehouse.base import (
 
 SCHEMAS = ("raw", "staging", "marts")
 LEDGER = f"{RAW_SCHEMA}._loads"
+# The connection of an open `session()`, per file: opening one costs ~10 ms of CPU, and a
+# simulator batch makes some twenty operations.
+_SESSION: ContextVar[tuple[Path, object] | None] = ContextVar("duckdb_session", default=None)
 
 
 class DuckDBWarehouse(Warehouse):
@@ -38,7 +42,14 @@ class DuckDBWarehouse(Warehouse):
 
     path: str = Field(description="DuckDB database file (created on first use).")
     lock_timeout_seconds: float = Field(
-        default=120.0, description="How long to wait for another process's write lock."
+        default=30.0,
+        description="How long to wait for another process's lock on the file before a clear "
+        "error (a dbt build holds it for seconds; ops retry with backoff after that).",
+    )
+    label_retention_seconds: float = Field(
+        default=3 * 86_400.0,
+        description="How long the label ledger remembers a load: a retry within this window "
+        "is recognised as already loaded (StarRocks keeps labels 3 days by default).",
     )
 
     @property
@@ -53,11 +64,32 @@ class DuckDBWarehouse(Warehouse):
         return f"DuckDB file {self.file}"
 
     @contextmanager
-    def connect(self) -> Iterator[object]:
+    def session(self) -> Iterator[None]:
+        """Operations inside share one connection (and hold the file's lock throughout)."""
+        with self.connect() as con:
+            token = _SESSION.set((self.file, con))
+            try:
+                yield
+            finally:
+                _SESSION.reset(token)
+
+    @contextmanager
+    def connect(self, lock_timeout_seconds: float | None = None) -> Iterator[object]:
         import duckdb
 
-        self.file.parent.mkdir(parents=True, exist_ok=True)
-        deadline = time.monotonic() + self.lock_timeout_seconds
+        session = _SESSION.get()
+        if session and session[0] == self.file:
+            yield session[1]
+            return
+
+        try:
+            self.file.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise WarehouseError(f"cannot create the folder of {self.describe()}: {exc}") from None
+        timeout = (
+            self.lock_timeout_seconds if lock_timeout_seconds is None else lock_timeout_seconds
+        )
+        deadline = time.monotonic() + timeout
         delay = 0.05
         while True:
             try:
@@ -67,9 +99,12 @@ class DuckDBWarehouse(Warehouse):
                 if "lock" not in str(exc).lower():
                     raise WarehouseError(f"cannot open {self.describe()}: {exc}") from None
                 if time.monotonic() >= deadline:
+                    # DuckDB's message names the process holding the lock (its PID).
+                    holder = str(exc).split("Conflicting lock is held in", 1)[-1]
+                    holder = holder.split(". See also", 1)[0].strip()
                     raise WarehouseError(
                         f"{self.describe()} is locked by another process for over "
-                        f"{self.lock_timeout_seconds:.0f} s"
+                        f"{timeout:.0f} s (held by {holder})"
                     ) from None
                 time.sleep(delay)
                 delay = min(delay * 2, 1.0)
@@ -131,6 +166,12 @@ class DuckDBWarehouse(Warehouse):
                     f"insert into {LEDGER} values (?, ?, ?, ?)",
                     [label, table, len(column), loaded_at],
                 )
+                # The ledger only has to outlive any retry of a load, as StarRocks
+                # labels do: keep it bounded instead of one row per load forever.
+                con.execute(
+                    f"delete from {LEDGER} where loaded_at < ?",
+                    [loaded_at - timedelta(seconds=self.label_retention_seconds)],
+                )
                 con.commit()
             except Exception as exc:
                 con.rollback()
@@ -149,23 +190,30 @@ class DuckDBWarehouse(Warehouse):
             part_labels=(label,),
         )
 
-    def observe(self, table: str) -> TableState:
+    def observe(self, table: str, lock_timeout_seconds: float | None = None) -> TableState:
         table = check_identifier(table)
-        ((count, last),) = self.query(f"select count(*), max(loaded_at) from {RAW_SCHEMA}.{table}")
+        ((count, last),) = self.query(
+            f"select count(*), max(loaded_at) from {RAW_SCHEMA}.{table}",
+            lock_timeout_seconds=lock_timeout_seconds,
+        )
         return TableState(int(count), last.replace(tzinfo=UTC) if last else None)
 
-    def unparsable_payloads(self, table: str) -> tuple[int, int]:
+    def unparsable_payloads(self, table: str, recent_hours: int = 1) -> tuple[int, int]:
         table = check_identifier(table)
         ((rows, bad),) = self.query(
             f"select count(*), count(*) filter (where json_type(payload) <> 'OBJECT') "
-            f"from {RAW_SCHEMA}.{table}"
+            f"from {RAW_SCHEMA}.{table} where loaded_at >= "
+            f"(select max(loaded_at) - to_hours(?) from {RAW_SCHEMA}.{table})",
+            [int(recent_hours)],
         )
         return int(rows), int(bad)
 
-    def query(self, sql: str, params: Sequence[object] = ()) -> list[tuple]:
+    def query(
+        self, sql: str, params: Sequence[object] = (), lock_timeout_seconds: float | None = None
+    ) -> list[tuple]:
         import duckdb
 
-        with self.connect() as con:
+        with self.connect(lock_timeout_seconds) as con:
             try:
                 return con.execute(sql, list(params)).fetchall()
             except duckdb.CatalogException as exc:

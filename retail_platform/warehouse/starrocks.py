@@ -95,7 +95,7 @@ class StarRocksWarehouse(Warehouse):
             RAW_SCHEMA, check_identifier(table), check_label(label), payloads, loaded_at
         )
 
-    def observe(self, table: str) -> TableState:
+    def observe(self, table: str, lock_timeout_seconds: float | None = None) -> TableState:
         rows = self.query(
             f"SELECT count(*), max(loaded_at) FROM {RAW_SCHEMA}.{check_identifier(table)}"
         )
@@ -103,14 +103,17 @@ class StarRocksWarehouse(Warehouse):
         # DATETIME comes back naive; we only ever write UTC into it.
         return TableState(int(count), last.replace(tzinfo=UTC) if last else None)
 
-    def unparsable_payloads(self, table: str) -> tuple[int, int]:
+    def unparsable_payloads(self, table: str, recent_hours: int = 1) -> tuple[int, int]:
         # json_keys() is NULL for anything but an object (e.g. the JSON string a
         # malformed source payload is kept as).
+        table = check_identifier(table)
         ((rows, bad),) = self.query(
             f"SELECT count(*), sum(CASE WHEN json_keys(payload) IS NULL THEN 1 ELSE 0 END) "
-            f"FROM {RAW_SCHEMA}.{check_identifier(table)}"
+            f"FROM {RAW_SCHEMA}.{table} WHERE loaded_at >= "
+            f"(SELECT date_sub(max(loaded_at), INTERVAL %s HOUR) FROM {RAW_SCHEMA}.{table})",
+            [int(recent_hours)],
         )
-        return int(rows), int(bad or 0)
+        return int(rows or 0), int(bad or 0)
 
     def query(self, sql: str, params: Sequence[object] = ()) -> list[tuple]:
         with self._cursor() as cur:

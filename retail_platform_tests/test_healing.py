@@ -1,0 +1,289 @@
+"""The mechanisms that let the platform run unattended (bench/chaos.py does the faults live)."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+from dagster import (
+    DagsterInstance,
+    DagsterRunStatus,
+    RunRequest,
+    SkipReason,
+    build_sensor_context,
+    job,
+    op,
+)
+
+from retail_platform.automation import check_sources_sensor
+from retail_platform.simulator.runner import BatchSizes, run_batch
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def look(instance, warehouse):
+    return check_sources_sensor(
+        build_sensor_context(instance=instance, resources={"warehouse": warehouse})
+    )
+
+
+def test_minute_look_observes_only_tables_that_changed(warehouse, instance):
+    from retail_platform.definitions import defs as load
+
+    defs = load()
+    # Fresh start: the empty tables were never observed; one run observes them.
+    first = look(instance, warehouse)
+    assert isinstance(first, RunRequest)
+    assert {k.to_user_string() for k in first.asset_selection} == {
+        "raw/raw_customers",
+        "raw/raw_products",
+        "raw/raw_orders",
+    }
+    result = defs.resolve_job_def("check_sources_job").execute_in_process(
+        instance=instance,
+        asset_selection=first.asset_selection,
+    )
+    assert result.success
+    # Nothing changed since: an idle platform starts no run.
+    assert isinstance(look(instance, warehouse), SkipReason)
+
+    # Another writer appends orders (customers and products first, so they change too).
+    run_batch(warehouse, sizes=BatchSizes(5, 2, 10), dirty_rate=0)
+    defs.resolve_job_def("check_sources_job").execute_in_process(instance=instance)
+    run_batch(warehouse, sizes=BatchSizes(0, 0, 10), dirty_rate=0, entities=["orders"])
+    request = look(instance, warehouse)
+    assert isinstance(request, RunRequest)
+    assert [k.to_user_string() for k in request.asset_selection] == ["raw/raw_orders"]
+    assert {c.asset_key.to_user_string() for c in request.asset_check_keys} == {"raw/raw_orders"}
+    # The same unseen rows give the same run key: never two runs for them.
+    assert look(instance, warehouse).run_key == request.run_key
+
+
+def test_minute_look_skips_while_another_process_holds_the_file(warehouse, instance):
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('held', flush=True); time.sleep(60)",
+            str(warehouse.file),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        started = time.monotonic()
+        result = look(instance, warehouse)
+        assert isinstance(result, SkipReason)
+        assert "not readable now" in result.skip_message
+        assert f"PID {holder.pid}" in result.skip_message  # names who holds it
+        assert time.monotonic() - started < 15  # looks again next minute, never hangs
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+@op
+def noop() -> None:
+    pass
+
+
+@job
+def tiny():
+    noop()
+
+
+def test_prune_history_deletes_old_runs_with_their_files(tmp_path, monkeypatch):
+    from retail_platform import retention
+
+    monkeypatch.setattr(retention, "KEEP_NEWEST_RUNS", 2)
+    (tmp_path / "home").mkdir()
+    with DagsterInstance.local_temp(str(tmp_path / "home")) as instance:
+        ids = [tiny.execute_in_process(instance=instance).run_id for _ in range(5)]
+        shards = Path(instance.root_directory, "history", "runs")
+        assert all((shards / f"{i}.db").exists() for i in ids)
+
+        monkeypatch.setenv(retention.RETENTION_ENV, "60")
+        kept = retention.prune_history(build_sensor_context(instance=instance))
+        assert isinstance(kept, SkipReason) and "deleted 0 " in kept.skip_message
+        assert len(instance.get_run_records()) == 5  # all inside the window
+
+        # A minute's window, seen two minutes from now: every run is past it.
+        monkeypatch.setenv(retention.RETENTION_ENV, "1")
+        later = datetime.now(UTC) + timedelta(minutes=2)
+        monkeypatch.setattr(
+            retention, "datetime", type("clock", (), {"now": staticmethod(lambda tz=None: later)})
+        )
+        result = retention.prune_history(build_sensor_context(instance=instance))
+        assert "deleted 3 " in result.skip_message
+        left = {r.dagster_run.run_id for r in instance.get_run_records()}
+        assert left == set(ids[-2:])  # the newest are kept whatever their age
+        for run_id in ids[:3]:
+            assert not (shards / f"{run_id}.db").exists()
+            assert instance.get_run_record_by_id(run_id) is None
+
+
+def test_repo_instance_settings_heal():
+    settings = yaml.safe_load((ROOT / "dagster.yaml").read_text())
+    monitoring = settings["run_monitoring"]
+    assert monitoring["enabled"] is True
+    assert 0 < monitoring["free_slots_after_run_end_seconds"] <= 60
+    assert monitoring["poll_interval_seconds"] <= 30
+    assert settings["run_retries"]["enabled"] is True
+    assert settings["run_retries"]["retry_on_asset_or_op_failure"] is False
+
+
+def test_run_monitoring_frees_the_slot_of_a_run_that_died(tmp_path):
+    """The repo's run monitoring settings, in a real dagster-daemon: a run that ended
+    FAILURE while holding a pool slot (its worker was killed) gives the slot back."""
+    settings = yaml.safe_load((ROOT / "dagster.yaml").read_text())
+    # Same mechanism, shorter waits, so the test takes seconds instead of a minute.
+    settings["run_monitoring"].update(poll_interval_seconds=1, free_slots_after_run_end_seconds=2)
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text(yaml.safe_dump(settings))
+    env = {**os.environ, "DAGSTER_HOME": str(home)}
+    with DagsterInstance.from_config(str(home)) as instance:
+        run = instance.create_run_for_job(tiny, status=DagsterRunStatus.STARTED)
+        storage = instance.event_log_storage
+        storage.initialize_concurrency_limit_to_default("warehouse")  # what a run's first step does
+        claim = storage.claim_concurrency_slot("warehouse", run.run_id, "noop")
+        assert claim.is_claimed
+        # What the code server reports when a run worker dies.
+        instance.report_run_failed(run, "Subprocess terminated unexpectedly (test)")
+        assert instance.get_run_by_id(run.run_id).status == DagsterRunStatus.FAILURE
+        assert run.run_id in {
+            s.run_id for s in storage.get_concurrency_info("warehouse").claimed_slots
+        }
+
+        daemon = subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "dagster-daemon"),
+                "run",
+                "-w",
+                str(ROOT / "workspace.yaml"),
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        try:
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                claimed = storage.get_concurrency_info("warehouse").claimed_slots
+                if run.run_id not in {s.run_id for s in claimed}:
+                    break
+                time.sleep(1)
+            else:
+                pytest.fail("the slot of the failed run was never freed")
+        finally:
+            os.killpg(daemon.pid, signal.SIGKILL)
+            daemon.wait()
+
+
+def test_dbt_dies_with_the_run_worker_that_started_it(tmp_path):
+    """A worker killed with SIGKILL takes its dbt child with it: no orphan keeps the file."""
+    bound = Path(sys.executable).parent / "retail-dbt"
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import subprocess, sys, time\n"
+            "child = subprocess.Popen([sys.argv[1], 'parse', '--project-dir', sys.argv[2],"
+            " '--profiles-dir', sys.argv[2], '--target-path', sys.argv[3], '--log-path', sys.argv[3]])\n"
+            "print(child.pid, flush=True); time.sleep(120)",
+            str(bound),
+            str(ROOT / "dbt_project"),
+            str(tmp_path / "target"),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    child = int(worker.stdout.readline())
+    time.sleep(1.0)  # dbt is importing / parsing
+    assert _alive(child)
+    os.kill(worker.pid, signal.SIGKILL)
+    worker.wait()
+    deadline = time.monotonic() + 5
+    while _alive(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(child), "dbt outlived the worker that started it"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ", 1)[1][0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_ledger_remembers_labels_for_the_window_only(warehouse):
+    old = datetime.now(UTC) - timedelta(days=4)
+    warehouse.load_batch("raw_customers", "old_label", [b'{"customer_id": 1}'], loaded_at=old)
+    # Within the window a label is still recognised...
+    assert warehouse.load_batch("raw_customers", "old_label", [b"{}"], loaded_at=old).already_loaded
+    # ...and a load now prunes the labels past it (3 days by default).
+    warehouse.load_batch("raw_customers", "new_label", [b'{"customer_id": 2}'])
+    labels = {r[0] for r in warehouse.query("select label from raw._loads")}
+    assert labels == {"new_label"}
+
+
+def dbt_killed_after_statement(warehouse, work: Path, statement: int) -> int:
+    """Run `dbt build` and SIGKILL it right after its `statement`-th SQL statement was
+    sent (dbt's debug events, read as they come). Returns how many it had sent."""
+    import json
+
+    from retail_platform.project import dbt_argv
+
+    env = {**os.environ, **warehouse.dbt_env()}
+    proc = subprocess.Popen(
+        dbt_argv("build", work, "--log-format", "json", "--log-level", "debug"),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    sent = 0
+    for line in proc.stdout:
+        try:
+            name = json.loads(line)["info"]["name"]
+        except (ValueError, KeyError):
+            continue
+        if name == "SQLQuery":
+            sent += 1
+            if sent == statement:
+                proc.kill()
+                break
+    proc.wait()
+    proc.stdout.close()
+    return sent
+
+
+def test_dbt_killed_between_any_two_statements_catches_up(warehouse, instance, tmp_path):
+    """A kill can land between any two statements of any model (a run worker killed by
+    the OOM killer takes dbt with it): the next build must still give the truth."""
+    from retail_platform_tests.test_marts import compare_marts, run_dbt, run_simulator
+
+    batch = {"customers": 40, "products": 8, "orders": 200, "dirty_rate": 0.05, "step_minutes": 720}
+    run_simulator(warehouse, instance, **batch)
+    run_dbt(warehouse, instance)
+    # Count the statements of an incremental build, then kill builds at points spread
+    # over it: early (staging parse), middle (classification, upserts), late (marts).
+    run_simulator(warehouse, instance, **batch)
+    total = dbt_killed_after_statement(warehouse, tmp_path / "count", 10**9)
+    assert total > 40, total
+    points = [3, total // 5, 2 * total // 5, total // 2, 3 * total // 5, 4 * total // 5, total - 3]
+    for i, point in enumerate(points):
+        run_simulator(warehouse, instance, **batch)
+        sent = dbt_killed_after_statement(warehouse, tmp_path / f"kill{i}", point)
+        assert sent == point  # the kill landed mid-build
+    run_dbt(warehouse, instance)  # the next build takes up from the models' own state
+    compare_marts(warehouse)

@@ -21,7 +21,7 @@ RETAIL_HOME := $(CURDIR)/.retail
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 DBT_FLAGS := --project-dir dbt_project --profiles-dir dbt_project
 
-.PHONY: help setup dev generate test test-starrocks check bench soak lint up down clean
+.PHONY: help setup dev generate test test-starrocks check bench soak chaos lint up down clean
 
 help:
 	@echo "make dev             the platform in dagster dev (embedded DuckDB), UI on http://127.0.0.1:3000"
@@ -29,7 +29,8 @@ help:
 	@echo "make check           one batch through the whole graph with the dagster CLI, all asset checks"
 	@echo "make generate        one simulator batch outside Dagster (retail-sim generate)"
 	@echo "make bench           benchmarks: simulator speed, 5M-order memory, incremental transform cost"
-	@echo "make soak            dagster dev with the generate schedule on for SOAK_MINUTES (10)"
+	@echo "make soak            dagster dev with the generate schedule on for SOAK_MINUTES (10): runs, CPU, footprint"
+	@echo "make chaos           kill -9 workers and the whole tree, lock the warehouse: does it heal?"
 	@echo "make up / make down  a local StarRocks in Docker; then RETAIL_WAREHOUSE=starrocks make dev"
 	@echo "make test-starrocks  the whole flow against the StarRocks from make up"
 
@@ -81,8 +82,13 @@ bench: $(BIN)/python
 # dagster dev with the generate schedule on for SOAK_MINUTES (default 10): failures,
 # duplicates and freshness latency.
 SOAK_MINUTES ?= 10
+SOAK_ARGS ?=
 soak: setup
-	$(BIN)/python bench/soak.py --minutes $(SOAK_MINUTES)
+	$(BIN)/python bench/soak.py --minutes $(SOAK_MINUTES) $(SOAK_ARGS)
+
+# Faults against a live dagster dev (about 25 minutes): see bench/chaos.py.
+chaos: setup
+	$(BIN)/python bench/chaos.py
 
 lint: $(BIN)/python
 	$(BIN)/ruff check retail_platform retail_platform_tests bench

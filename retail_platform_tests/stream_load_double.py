@@ -78,9 +78,11 @@ class StreamLoadDouble:
     def be_port(self) -> int:
         return self._servers[1].server_address[1]
 
-    def start(self) -> StreamLoadDouble:
-        for role in ("fe", "be"):
-            server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self, role))
+    def start(self, fe_port: int = 0, be_port: int = 0) -> StreamLoadDouble:
+        """Listen (again, after `stop()`, on the same ports when given: a server back up)."""
+        self._servers = []
+        for role, port in (("fe", fe_port), ("be", be_port)):
+            server = ThreadingHTTPServer(("127.0.0.1", port), _handler(self, role))
             server.daemon_threads = True
             threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
             self._servers.append(server)

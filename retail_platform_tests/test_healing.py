@@ -287,3 +287,97 @@ def test_dbt_killed_between_any_two_statements_catches_up(warehouse, instance, t
         assert sent == point  # the kill landed mid-build
     run_dbt(warehouse, instance)  # the next build takes up from the models' own state
     compare_marts(warehouse)
+
+
+def test_starrocks_down_then_back_loses_and_doubles_nothing(instance, monkeypatch):
+    """StarRocks refusing connections: a clear failure naming host:port; once it is back
+    the next run loads the batch that failed (same batch number), every row once."""
+    import json
+
+    import pymysql
+    from dagster import materialize
+
+    from retail_platform.assets.simulator import simulator_batches
+    from retail_platform.warehouse.base import WarehouseError
+    from retail_platform.warehouse.starrocks import StarRocksWarehouse
+    from retail_platform_tests.stream_load_double import StreamLoadDouble
+
+    double = StreamLoadDouble().start()
+    down = {"now": False}
+
+    class Cursor:
+        """The MySQL side, answered from what the Stream Load double holds."""
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def execute(self, sql, args=None):
+            table = sql.split("raw.")[-1].split()[0] if "raw." in sql else None
+            rows = double.table_rows("raw", table) if table else []
+            if sql.lower().startswith("select payload"):
+                self.rows = [
+                    (r["payload"] if isinstance(r["payload"], str) else json.dumps(r["payload"]),)
+                    for r in rows
+                ]
+            elif "count(*)" in sql.lower():
+                self.rows = [(len(rows), None)]
+            else:
+                self.rows = []
+
+        def fetchall(self):
+            return self.rows
+
+    class Conn:
+        def cursor(self):
+            return Cursor()
+
+        def close(self):
+            pass
+
+    def connect(**kwargs):
+        if down["now"]:
+            raise pymysql.err.OperationalError(
+                2003,
+                f"Can't connect to MySQL server on '{kwargs['host']}' ([Errno 111] Connection refused)",
+            )
+        return Conn()
+
+    monkeypatch.setattr(pymysql, "connect", connect)
+    wh = StarRocksWarehouse(
+        host="127.0.0.1", port=9030, http_port=double.fe_port, user="loader", password="s3cr3t-pw"
+    )
+    batch = {"customers": 20, "products": 4, "orders": 50, "dirty_rate": 0.0}
+    config = {"ops": {"simulator_batches": {"config": batch}}}
+    assert materialize(
+        [simulator_batches], resources={"warehouse": wh}, instance=instance, run_config=config
+    ).success
+
+    fe, be = double.fe_port, double.be_port
+    double.stop()
+    down["now"] = True
+    with pytest.raises(WarehouseError, match="127.0.0.1:9030"):
+        run_batch(wh, sizes=BatchSizes(20, 4, 50), dirty_rate=0.0)
+
+    down["now"] = False
+    double.start(fe, be)
+    try:
+        result = materialize(
+            [simulator_batches], resources={"warehouse": wh}, instance=instance, run_config=config
+        )
+        assert result.success
+        batches = [
+            json.loads(r["payload"]) if isinstance(r["payload"], str) else r["payload"]
+            for r in double.table_rows("raw", "sim_batches")
+        ]
+        assert sorted(b["batch_no"] for b in batches) == [1, 2]  # the failed batch, not a gap
+        for table in ("raw_customers", "raw_products", "raw_orders"):
+            rows = double.table_rows("raw", table)
+            labels = {r["load_label"] for r in rows}
+            assert {label.split("_b")[1][:7] for label in labels} == {"0000001", "0000002"}
+            payloads = [json.dumps(r["payload"], sort_keys=True) for r in rows]
+            assert len(payloads) == len(set(payloads)), f"{table}: a payload loaded twice"
+    finally:
+        double.stop()

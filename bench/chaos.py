@@ -313,9 +313,10 @@ def failure_messages(platform: Platform, since: float) -> list[str]:
                 record.dagster_run.run_id, of_type=DagsterEventType.STEP_FAILURE
             ):
                 error = e.dagster_event.event_specific_data.error
+                # The step's own error, under the retry/interrupt wrappers.
                 while error and error.cause:
                     error = error.cause
-                if error:
+                if error and error.message.strip():
                     out.append(error.message.strip().splitlines()[0][:200])
     return out
 

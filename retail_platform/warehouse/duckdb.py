@@ -42,9 +42,11 @@ class DuckDBWarehouse(Warehouse):
 
     path: str = Field(description="DuckDB database file (created on first use).")
     lock_timeout_seconds: float = Field(
-        default=30.0,
+        default=20.0,
         description="How long to wait for another process's lock on the file before a clear "
-        "error (a dbt build holds it for seconds; ops retry with backoff after that).",
+        "error (a dbt build holds it for seconds). Ops retry 3 times with backoff after that: "
+        "4 x 20 s + 21 s stays inside the runs' 120 s max runtime, so a run fails with this "
+        "error, not with a timeout.",
     )
     label_retention_seconds: float = Field(
         default=3 * 86_400.0,

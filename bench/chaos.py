@@ -111,15 +111,6 @@ class Platform:
         with self.instance() as instance:
             return list(instance.get_run_records())
 
-    def wait(self, predicate, timeout: float, every: float = 1.0):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = predicate()
-            if value:
-                return value
-            time.sleep(every)
-        return None
-
     def healed_since(self, fault_wall: float) -> float | None:
         """Wall time of the first fact_daily_sales materialization that holds a batch
         loaded after `fault_wall` (its dbt step started after that batch's loads)."""
@@ -203,14 +194,22 @@ def settle_and_check(platform: Platform, outcome: Outcome, fault_wall: float) ->
     dev.start_schedule("generate")
 
 
-def wait_for(predicate, timeout: float, what: str, every: float = 0.2):
+def poll(predicate, timeout: float, every: float = 0.2):
+    """The first true value of `predicate` within `timeout` seconds, else None."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
         time.sleep(every)
-    raise RuntimeError(f"timed out waiting for {what}")
+    return None
+
+
+def wait_for(predicate, timeout: float, what: str, every: float = 0.2):
+    value = poll(predicate, timeout, every)
+    if not value:
+        raise RuntimeError(f"timed out waiting for {what}")
+    return value
 
 
 def fault_a(platform: Platform) -> Outcome:
@@ -339,7 +338,7 @@ HEAL_BOUND = 300.0
 
 
 def heal(platform: Platform, outcome: Outcome, fault: float) -> None:
-    healed = platform.wait(lambda: platform.healed_since(fault), timeout=HEAL_BOUND + 300, every=5)
+    healed = poll(lambda: platform.healed_since(fault), timeout=HEAL_BOUND + 300, every=5)
     outcome.heal_seconds = healed - fault if healed else None
     log(f"{outcome.fault}: healed in {outcome.heal_seconds if healed else 'NEVER'} s")
     settle_and_check(platform, outcome, fault)
@@ -371,7 +370,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         platform.start()
         platform.dev.start_schedule("generate")
-        first = platform.wait(lambda: platform.healed_since(0), timeout=300, every=5)
+        first = poll(lambda: platform.healed_since(0), timeout=300, every=5)
         if not first:
             raise RuntimeError("the first batch never reached the marts")
         log("first batch in the marts; faults begin")

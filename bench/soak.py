@@ -891,6 +891,12 @@ def main(argv: list[str] | None = None) -> int:
     return code
 
 
+def breakdown(cats: dict[str, float], per: float) -> str:
+    """CPU seconds by process kind, largest first, divided by `per`."""
+    ordered = sorted(cats.items(), key=lambda kv: -kv[1])
+    return ", ".join(f"{k} {v / per:.2f}" for k, v in ordered if v >= 0.05)
+
+
 def report_platform(ledger: RunLedger, cpu: dict, meter, samples, args) -> int:
     """CPU of the dagster dev tree, queue waits of every run, footprint per batch."""
     problems = []
@@ -911,29 +917,14 @@ def report_platform(ledger: RunLedger, cpu: dict, meter, samples, args) -> int:
     if "idle" in cpu:
         c, wall, cats = cpu["idle"]
         print(f"  idle:    {c / wall * 60:6.2f} CPU-s per minute  ({c:.1f} in {wall:.0f} s)")
-        print(
-            "           "
-            + ", ".join(
-                f"{k} {v / wall * 60:.2f}"
-                for k, v in sorted(cats.items(), key=lambda kv: -kv[1])
-                if v >= 0.05
-            )
-        )
+        print(f"           {breakdown(cats, wall / 60)}  (per minute)")
     if "batches" in cpu:
         c, wall, cats, n = cpu["batches"]
         per = c / n if n else float("nan")
         print(
             f"  batches: {per:6.2f} CPU-s per batch  ({c:.1f} in {wall:.0f} s, {n} batches, {c / wall * 60:.2f} per minute)"
         )
-        print(
-            "           "
-            + ", ".join(
-                f"{k} {v / max(n, 1):.2f}"
-                for k, v in sorted(cats.items(), key=lambda kv: -kv[1])
-                if v >= 0.05
-            )
-            + "  (per batch)"
-        )
+        print(f"           {breakdown(cats, max(n, 1))}  (per batch)")
     if len(samples) >= 4:
         print()
         print("footprint besides the warehouse data (bytes):")

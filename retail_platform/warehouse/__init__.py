@@ -24,7 +24,13 @@ def warehouse_from_env() -> Warehouse:
     """The warehouse named by RETAIL_WAREHOUSE (`duckdb`, the default, or `starrocks`)."""
     kind = os.environ.get("RETAIL_WAREHOUSE", "duckdb").strip().lower() or "duckdb"
     if kind == "duckdb":
-        return DuckDBWarehouse(path=_env_or("RETAIL_DUCKDB_PATH", str(DEFAULT_DUCKDB_PATH)))
+        from retail_platform.retention import retention_window
+
+        return DuckDBWarehouse(
+            path=_env_or("RETAIL_DUCKDB_PATH", str(DEFAULT_DUCKDB_PATH)),
+            # The ledger forgets labels with the rest of the history (retention.py).
+            label_retention_seconds=retention_window().total_seconds(),
+        )
     if kind == "starrocks":
         from retail_platform.warehouse.starrocks import StarRocksWarehouse
 

@@ -15,8 +15,10 @@ export UV_COMPILE_BYTECODE := 1
 
 UV ?= uv
 BIN := .venv/bin
-# The venv's tools (dbt for DbtProject's preparer under dagster dev) without activating it.
-export PATH := $(CURDIR)/$(BIN):$(PATH)
+# dbt in an environment of its own (pyproject.toml, group `dbt`): Dagster processes never import it.
+DBT_BIN := .venv-dbt/bin
+# The venvs' tools without activating them.
+export PATH := $(CURDIR)/$(BIN):$(CURDIR)/$(DBT_BIN):$(PATH)
 RETAIL_HOME := $(CURDIR)/.retail
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 DBT_FLAGS := --project-dir dbt_project --profiles-dir dbt_project
@@ -37,12 +39,13 @@ help:
 $(BIN)/python: pyproject.toml uv.lock
 	@command -v $(firstword $(UV)) >/dev/null || { echo "uv is not installed: see https://docs.astral.sh/uv/ (or: pip install uv)"; exit 1; }
 	$(UV) sync --frozen
+	UV_PROJECT_ENVIRONMENT=.venv-dbt $(UV) sync --frozen --only-group dbt
 	@touch $@
 
 # Idempotent: install, prepare dbt (deps + parse -> manifest), create schemas and raw tables.
 setup: $(BIN)/python
-	$(BIN)/dbt deps $(DBT_FLAGS) --quiet
-	$(BIN)/dbt parse $(DBT_FLAGS) --quiet
+	$(DBT_BIN)/dbt deps $(DBT_FLAGS) --quiet
+	$(DBT_BIN)/dbt parse $(DBT_FLAGS) --quiet
 	$(BIN)/retail-sim init
 	@mkdir -p "$(DAGSTER_HOME)" && ln -sf "$(CURDIR)/dagster.yaml" "$(DAGSTER_HOME)/dagster.yaml"
 
@@ -67,7 +70,7 @@ check: $(BIN)/python
 	export DAGSTER_HOME="$(CHECK_HOME)/dagster_home"; \
 	export RETAIL_DUCKDB_PATH="$${RETAIL_DUCKDB_PATH:-$(CHECK_HOME)/warehouse.duckdb}"; \
 	set -e; \
-	$(BIN)/dbt parse $(DBT_FLAGS) --quiet; \
+	$(DBT_BIN)/dbt parse $(DBT_FLAGS) --quiet; \
 	$(BIN)/dagster asset materialize -m retail_platform.definitions --select 'group:simulator'; \
 	$(BIN)/dagster job execute -m retail_platform.definitions -j check_sources_job; \
 	$(BIN)/dagster asset materialize -m retail_platform.definitions --select 'kind:dbt'; \

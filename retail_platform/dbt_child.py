@@ -4,9 +4,12 @@ Dagster runs dbt as a child of the run worker. If the worker is killed (the OOM 
 kill -9), nothing stops that child: it would go on building, holding the DuckDB file's
 lock, while run monitoring fails the run and the next run starts its own build. Linux
 can tie a child's life to its parent's (`PR_SET_PDEATHSIG`, kept across exec): this
-entry point asks for that, then becomes the venv's `dbt`. A killed build leaves nothing
+entry point asks for that, then becomes `dbt`. A killed build leaves nothing
 half-written: each model commits in one transaction, and the next build takes up from
 the models' own incremental state.
+
+dbt is installed in an environment of its own, `.venv-dbt` (pyproject.toml, group
+`dbt`), so that no Dagster process imports it.
 """
 
 from __future__ import annotations
@@ -18,17 +21,19 @@ import sys
 from pathlib import Path
 
 PR_SET_PDEATHSIG = 1
+DBT_EXECUTABLE = Path(__file__).resolve().parents[1] / ".venv-dbt" / "bin" / "dbt"
 
 
 def main() -> None:
     parent = os.getppid()
-    dbt = Path(sys.executable).parent / "dbt"
+    if not DBT_EXECUTABLE.exists():
+        sys.exit(f"retail-dbt: no dbt at {DBT_EXECUTABLE}; run `make setup` to install it")
     if sys.platform.startswith("linux"):
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
         if os.getppid() != parent:  # the parent died before the line above
             sys.exit(1)
-    os.execv(dbt, [str(dbt), *sys.argv[1:]])
+    os.execv(DBT_EXECUTABLE, [str(DBT_EXECUTABLE), *sys.argv[1:]])
 
 
 if __name__ == "__main__":

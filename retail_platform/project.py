@@ -2,22 +2,45 @@
 
 import os
 import re
+import subprocess
 import sys
 from pathlib import Path
 
 from dagster_dbt import DbtProject
 
+from retail_platform.dbt_child import DBT_EXECUTABLE
+
 DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
-# The venv's own dbt: runs work without an activated venv.
-DBT_EXECUTABLE = Path(sys.executable).parent / "dbt"
-# What Dagster runs: the same dbt, killed with the run worker that started it (dbt_child.py).
+# What Dagster runs: dbt, killed with the run worker that started it (dbt_child.py).
 DBT_BOUND_EXECUTABLE = Path(sys.executable).parent / "retail-dbt"
 _SOURCES = ("dbt_project.yml", "profiles.yml", "models", "macros", "tests")
 
-dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+
+def prepare_if_dev(project: DbtProject) -> None:
+    """Under `dagster dev`, parse the project when (and only when) a dbt file changed.
+
+    Instead of `DbtProject.prepare_if_dev()`, which parses in every process `dagster
+    dev` starts (the code server, each run: they all inherit its dev flag), seconds of
+    CPU per run, and runs the `dbt` on PATH, where this project's lives in .venv-dbt.
+    """
+    if project.preparer.using_dagster_dev() and not manifest_is_current(project):
+        parse_manifest(project)
 
 
-def _manifest_is_current(project: DbtProject) -> bool:
+def parse_manifest(project: DbtProject) -> None:
+    """`dbt parse`: the manifest the dbt assets are built from."""
+    subprocess.run(
+        [
+            str(DBT_EXECUTABLE), "parse", "--quiet",
+            "--project-dir", str(project.project_dir),
+            "--profiles-dir", str(project.profiles_dir),
+            "--target-path", str(project.project_dir / project.target_path),
+        ],
+        check=True,
+    )  # fmt: skip
+
+
+def manifest_is_current(project: DbtProject) -> bool:
     """The manifest exists, is newer than every dbt source file and was parsed for this warehouse."""
     manifest = project.manifest_path
     if not manifest.exists():
@@ -34,13 +57,6 @@ def _manifest_is_current(project: DbtProject) -> bool:
     return bool(adapter) and adapter.group(1) == os.environ.get("RETAIL_WAREHOUSE", "duckdb")
 
 
-# Under `dagster dev` the manifest follows model edits. The stock `prepare_if_dev()` would
-# re-parse in every process dagster dev starts (code server, each run), since they all
-# inherit its dev flag: seconds of CPU per run. Parse only when something changed.
-if not _manifest_is_current(dbt_project):
-    dbt_project.prepare_if_dev()
-
-
 def dbt_argv(command: str, work_dir: Path, *extra: str) -> list[str]:
     """argv to run dbt on this project by hand (tests, benchmarks), with its target/ and
     logs/ under `work_dir`, so parallel runs never share them."""
@@ -50,3 +66,7 @@ def dbt_argv(command: str, work_dir: Path, *extra: str) -> list[str]:
         "--target-path", str(work_dir / "target"), "--log-path", str(work_dir / "logs"),
         *extra,
     ]  # fmt: skip
+
+
+dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+prepare_if_dev(dbt_project)

@@ -16,11 +16,11 @@ def pytest_configure(config: pytest.Config) -> None:
     # `@dbt_assets` reads the manifest when its module is imported: parse the dbt project
     # once per session, before any test imports the definitions.
     os.environ.setdefault("RETAIL_WAREHOUSE", "duckdb")
-    # DbtProject's preparer looks for `dbt` on PATH: use the venv's, activated or not.
+    # Console scripts the tests start come from this venv, activated or not.
     os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
-    from retail_platform.project import dbt_project
+    from retail_platform.project import dbt_project, parse_manifest
 
-    dbt_project.preparer.prepare(dbt_project)
+    parse_manifest(dbt_project)
 
 
 @pytest.fixture

@@ -11,12 +11,18 @@ from pathlib import Path
 import pytest
 import yaml
 from dagster import (
+    AssetCheckKey,
+    AssetCheckResult,
+    AssetCheckSpec,
     DagsterInstance,
     DagsterRunStatus,
+    MaterializeResult,
     RunRequest,
     SkipReason,
+    asset,
     build_sensor_context,
     job,
+    materialize,
     op,
 )
 
@@ -98,15 +104,34 @@ def tiny():
     noop()
 
 
+@asset(check_specs=[AssetCheckSpec("positive", asset="thing")])
+def thing() -> MaterializeResult:
+    return MaterializeResult(check_results=[AssetCheckResult(passed=True)])
+
+
+@asset(check_specs=[AssetCheckSpec("rare_ok", asset="rare")])
+def rare() -> MaterializeResult:
+    return MaterializeResult(check_results=[AssetCheckResult(passed=True)])
+
+
+def check_runs(instance: DagsterInstance, key: AssetCheckKey) -> set[str]:
+    history = instance.event_log_storage.get_asset_check_execution_history(key, limit=100)
+    return {record.run_id for record in history}
+
+
 def test_prune_history_deletes_old_runs_with_their_files(tmp_path, monkeypatch):
     from retail_platform import retention
 
     monkeypatch.setattr(retention, "KEEP_NEWEST_RUNS", 2)
     (tmp_path / "home").mkdir()
     with DagsterInstance.local_temp(str(tmp_path / "home")) as instance:
-        ids = [tiny.execute_in_process(instance=instance).run_id for _ in range(5)]
+        # `rare` and its check ran only in the oldest run.
+        ids = [materialize([thing, rare], instance=instance).run_id]
+        ids += [materialize([thing], instance=instance).run_id for _ in range(4)]
         shards = Path(instance.root_directory, "history", "runs")
         assert all((shards / f"{i}.db").exists() for i in ids)
+        positive, rare_ok = AssetCheckKey(thing.key, "positive"), AssetCheckKey(rare.key, "rare_ok")
+        assert check_runs(instance, positive) == set(ids)
 
         monkeypatch.setenv(retention.RETENTION_ENV, "60")
         kept = retention.prune_history(build_sensor_context(instance=instance))
@@ -126,6 +151,9 @@ def test_prune_history_deletes_old_runs_with_their_files(tmp_path, monkeypatch):
         for run_id in ids[:3]:
             assert not (shards / f"{run_id}.db").exists()
             assert instance.get_run_record_by_id(run_id) is None
+        # Check executions go with their runs, except each check's latest.
+        assert check_runs(instance, positive) == set(ids[-2:])
+        assert check_runs(instance, rare_ok) == {ids[0]}
 
 
 def test_repo_instance_settings_heal():
@@ -234,6 +262,32 @@ def test_ledger_remembers_labels_for_the_window_only(warehouse):
     warehouse.load_batch("raw_customers", "new_label", [b'{"customer_id": 2}'])
     labels = {r[0] for r in warehouse.query("select label from raw._loads")}
     assert labels == {"new_label"}
+
+
+def test_watermark_log_keeps_the_window_only(warehouse, instance, monkeypatch):
+    from retail_platform_tests.test_marts import compare_marts, run_dbt, run_simulator
+
+    run_simulator(warehouse, instance, customers=30, products=5, orders=100, dirty_rate=0.0)
+    run_dbt(warehouse, instance)
+    models = {
+        r[0] for r in warehouse.query("select model_name from staging.incremental_watermarks")
+    }
+    assert "stg_orders" in models
+    # Rows of a model that last ran two hours ago: past a one-hour window.
+    warehouse.query(
+        "update staging.incremental_watermarks set recorded_at = recorded_at - interval 2 hour"
+    )
+    monkeypatch.setenv("RETAIL_RETENTION_MINUTES", "60")
+    run_simulator(warehouse, instance, customers=30, products=5, orders=100, dirty_rate=0.0)
+    run_dbt(warehouse, instance)
+    ages = warehouse.query(
+        "select model_name, max(recorded_at) - min(recorded_at) from staging.incremental_watermarks group by 1"
+    )
+    # Each model holds only this run's row now, and the marts are still right.
+    assert {name for name, _ in ages} == models
+    assert all(spread == timedelta(0) for _, spread in ages)
+    assert len(warehouse.query("select * from staging.incremental_watermarks")) == len(models)
+    compare_marts(warehouse)
 
 
 def dbt_killed_after_statement(warehouse, work: Path, statement: int) -> int:

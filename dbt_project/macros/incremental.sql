@@ -134,6 +134,23 @@
     from {{ relation }}
 {%- endmacro %}
 
+{#- on-run-start: forget log rows older than the platform's retention window, which
+    Dagster passes in RETAIL_RETENTION_MINUTES (retention.py; dbt run by hand prunes
+    nothing). A model that did not run for that long finds no watermark and takes in
+    all rows once more: its upserts and delete_scope make that a slower run, not a
+    wrong one. Column < literal: the only form StarRocks' DELETE on a Duplicate Key
+    table takes. -#}
+{% macro prune_watermarks() -%}
+    {%- set minutes = env_var('RETAIL_RETENTION_MINUTES', '') -%}
+    {%- if minutes -%}
+    {%- set cutoff = run_started_at - modules.datetime.timedelta(minutes=minutes | float) -%}
+    delete from {{ watermark_relation() }}
+    where recorded_at < '{{ cutoff.strftime("%Y-%m-%d %H:%M:%S") }}'
+    {%- else -%}
+    select 1
+    {%- endif -%}
+{%- endmacro %}
+
 {#- on-run-start: the log table. Append-only, so parallel models never conflict. -#}
 {% macro create_watermark_table() -%}
     {{ return(adapter.dispatch('create_watermark_table', 'retail')()) }}

@@ -20,7 +20,7 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_as
 
 from retail_platform.assets.keys import WAREHOUSE_POOL, WAREHOUSE_RETRY
 from retail_platform.project import dbt_project
-from retail_platform.retention import prune_paths, retention_window
+from retail_platform.retention import RETENTION_ENV, prune_paths, retention_window
 from retail_platform.warehouse.base import Warehouse
 
 
@@ -107,7 +107,9 @@ def partial_parse_target(context: AssetExecutionContext, env: Mapping[str, str])
 def retail_dbt_models(
     context: AssetExecutionContext, dbt: DbtCliResource, warehouse: Warehouse
 ) -> Iterator[Any]:
-    env = warehouse.dbt_env()
+    # The window also bounds dbt's own bookkeeping (macros/incremental.sql: watermarks).
+    window_minutes = retention_window().total_seconds() / 60
+    env = {**warehouse.dbt_env(), RETENTION_ENV: f"{window_minutes:g}"}
     with partial_parse_target(context, env) as target_path:
         with environment(env):
             invocation = dbt.cli(["build"], context=context, target_path=target_path)

@@ -86,8 +86,7 @@ def test_dbt_tests_and_raw_checks_are_asset_checks(defs):
         ("staging/stg_customers", "customer_id"),
     ]:
         table = asset.split("/")[1]
-        assert (asset, f"unique_{table}_{column}") in checks
-        assert (asset, f"not_null_{table}_{column}") in checks
+        assert (asset, f"primary_key_{table}_{column}") in checks
     names = {name for _, name in checks}
     assert any(n.startswith("accepted_values_stg_orders_status") for n in names)
     assert any(n.startswith("relationships_fact_daily_sales_product_id") for n in names)

@@ -104,3 +104,32 @@ def test_foreign_labels_never_become_sql(warehouse, instance):
     run_dbt(warehouse, instance)
     want = compare_marts(warehouse)  # dim_products still there and right
     assert 7001 in set(want.dim_customers.customer_id)
+
+
+def test_primary_key_checks_catch_duplicate_and_null_keys(warehouse, instance, tmp_path):
+    import json
+    import os
+    import subprocess
+
+    from retail_platform.project import dbt_argv
+    from retail_platform_tests.test_marts import run_dbt, run_simulator
+
+    run_simulator(warehouse, instance, customers=30, products=5, orders=100, dirty_rate=0.0)
+    run_dbt(warehouse, instance)
+    # What a wrong model would write: a repeated customer, an item line without a number.
+    warehouse.query("insert into marts.dim_customers select * from marts.dim_customers limit 1")
+    warehouse.query(
+        "insert into staging.stg_order_items select * replace (null as line_number) "
+        "from staging.stg_order_items limit 1"
+    )
+    env = {**os.environ, **warehouse.dbt_env()}
+    tested = subprocess.run(
+        dbt_argv("test", tmp_path, "--select", "dim_customers", "stg_order_items", "stg_products"),
+        env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert tested.returncode != 0
+    results = json.loads((tmp_path / "target" / "run_results.json").read_text())["results"]
+    status = {r["unique_id"].split(".")[2]: r["status"] for r in results}
+    assert status["primary_key_dim_customers_customer_id"] == "fail"
+    assert status["primary_key_stg_order_items_order_id__line_number"] == "fail"
+    assert status["primary_key_stg_products_product_id"] == "pass"

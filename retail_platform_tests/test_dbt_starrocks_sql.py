@@ -3,7 +3,8 @@
 No StarRocks server runs here, so this is the check the StarRocks path gets without
 one: `dbt compile --target starrocks` (the profile pins `version`, and
 `--no-populate-cache` skips listing relations, so dbt never connects), then every
-compiled model is parsed with sqlglot's StarRocks dialect. It proves the SQL is
+compiled model (first build and incremental branches) is parsed with sqlglot's
+StarRocks dialect and searched for constructs StarRocks rejects. It proves the SQL is
 well-formed and free of DuckDB-only syntax, not that StarRocks accepts every function.
 """
 
@@ -21,8 +22,20 @@ from sqlglot.errors import SqlglotError
 
 from retail_platform.project import DBT_PROJECT_DIR, dbt_argv
 
-# Syntax and functions that exist in DuckDB but not in StarRocks: if one shows up in
-# StarRocks SQL, a warehouse difference leaked out of the dispatching macros.
+# Constructs StarRocks 3.5 rejects or reads differently, which must never appear in
+# StarRocks SQL (sqlglot's StarRocks dialect accepts several of them): DuckDB-only
+# syntax and functions (a warehouse difference that leaked out of the dispatching
+# macros), and forms StarRocks misreads or plans badly.
+STARROCKS_REJECTS = {
+    "|| (StarRocks: OR unless sql_mode PIPES_AS_CONCAT)": re.compile(r"\|\|"),
+    "merge into": re.compile(r"\bmerge\s+into\b", re.I),
+    "qualify": re.compile(r"\bqualify\b", re.I),
+    "ilike": re.compile(r"\bilike\b", re.I),
+    "IN-subquery OR IN-subquery (a nested-loop join)": re.compile(
+        r"\bin\s*\(\s*select\b[^()]*\)\s*or\s+[\w.`]+\s+in\s*\(\s*select\b", re.I
+    ),
+    "create or replace": re.compile(r"\bcreate\s+or\s+replace\s+table\b", re.I),
+}
 DUCKDB_ONLY = {
     "->> operator": re.compile(r"->>"),
     ":: cast": re.compile(r"::"),
@@ -57,10 +70,8 @@ def starrocks_parse_errors(sql: str) -> list[str]:
     return []
 
 
-@pytest.fixture(scope="session")
-def starrocks_manifest(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """Compile every model for the starrocks target once; return dbt's manifest."""
-    work = tmp_path_factory.mktemp("dbt_starrocks")
+def compile_for_starrocks(work, *extra: str) -> dict:
+    """`dbt compile` of every model for the starrocks target, no server; dbt's manifest."""
     env = {
         **os.environ,
         "RETAIL_WAREHOUSE": "starrocks",
@@ -79,6 +90,7 @@ def starrocks_manifest(tmp_path_factory: pytest.TempPathFactory) -> dict:
             "--no-populate-cache",
             "--select",
             "resource_type:model",
+            *extra,
         ),
         env=env,
         capture_output=True,
@@ -90,18 +102,45 @@ def starrocks_manifest(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 
 @pytest.fixture(scope="session")
-def compiled_models(starrocks_manifest: dict) -> dict[str, str]:
-    """Model name -> compiled StarRocks SQL."""
+def starrocks_manifest(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The first build's SQL of every model (is_incremental() false)."""
+    return compile_for_starrocks(tmp_path_factory.mktemp("dbt_starrocks"))
+
+
+@pytest.fixture(scope="session")
+def incremental_manifest(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The incremental branches rendered (macros/is_incremental.sql: assume_incremental)."""
+    work = tmp_path_factory.mktemp("dbt_starrocks_incremental")
+    return compile_for_starrocks(work, "--vars", '{"assume_incremental": true}')
+
+
+def model_sql(manifest: dict) -> dict[str, str]:
     return {
         node["name"]: node.get("compiled_code") or ""
-        for node in starrocks_manifest["nodes"].values()
+        for node in manifest["nodes"].values()
         if node["resource_type"] == "model"
     }
 
 
+@pytest.fixture(scope="session")
+def compiled_models(starrocks_manifest: dict, incremental_manifest: dict) -> dict[str, str]:
+    """Model name (incremental ones also as `<name>:incremental`) -> compiled StarRocks SQL."""
+    first, incremental = model_sql(starrocks_manifest), model_sql(incremental_manifest)
+    return first | {
+        f"{name}:incremental": sql for name, sql in incremental.items() if sql != first[name]
+    }
+
+
+def test_incremental_branches_are_checked_too(compiled_models: dict[str, str]) -> None:
+    # The models that read only their new rows: their incremental SQL differs.
+    for name in ("int_orders_parsed", "int_orders_classified", "stg_orders", "fact_daily_sales"):
+        assert f"{name}:incremental" in compiled_models
+    assert "load_label in (select" in compiled_models["int_orders_parsed:incremental"]
+
+
 def test_every_model_compiles_for_starrocks(compiled_models: dict[str, str]) -> None:
     model_files = {path.stem for path in (DBT_PROJECT_DIR / "models").rglob("*.sql")}
-    assert set(compiled_models) == model_files
+    assert {name.split(":")[0] for name in compiled_models} == model_files
     empty = sorted(name for name, sql in compiled_models.items() if not sql.strip())
     assert not empty, f"models without compiled SQL: {empty}"
 
@@ -115,13 +154,17 @@ def test_compiled_models_parse_as_starrocks_sql(compiled_models: dict[str, str])
     assert not errors, f"StarRocks SQL that sqlglot cannot parse: {errors}"
 
 
-def test_compiled_models_use_no_duckdb_only_syntax(compiled_models: dict[str, str]) -> None:
+def test_compiled_models_use_nothing_starrocks_rejects(compiled_models: dict[str, str]) -> None:
     leaks = {
-        name: sorted(label for label, pattern in DUCKDB_ONLY.items() if pattern.search(sql))
+        name: sorted(
+            label
+            for label, pattern in (DUCKDB_ONLY | STARROCKS_REJECTS).items()
+            if pattern.search(sql)
+        )
         for name, sql in sorted(compiled_models.items())
     }
     leaks = {name: found for name, found in leaks.items() if found}
-    assert not leaks, f"DuckDB-only syntax in StarRocks SQL: {leaks}"
+    assert not leaks, f"constructs StarRocks rejects or misreads: {leaks}"
 
 
 def test_starrocks_sql_reads_json_with_starrocks_functions(
@@ -178,3 +221,5 @@ def test_the_sql_check_catches_broken_sql() -> None:
     # The check above is only worth something if it can fail.
     assert starrocks_parse_errors("select a, from t where")
     assert not starrocks_parse_errors("select get_json_string(payload, '$.a') from t")
+    rejected = "select * from t where a in (select a from n) or k in (select k from m)"
+    assert [label for label, p in STARROCKS_REJECTS.items() if p.search(rejected)]

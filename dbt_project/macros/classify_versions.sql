@@ -27,9 +27,11 @@ new_rows as (
 
 scope as (
 
-    select * from parsed
-    where {{ id_column }} in (select {{ id_column }} from new_rows where {{ id_column }} is not null)
-        or row_key in (select row_key from new_rows where {{ id_column }} is null)
+    {{ rows_in_scope(
+        'parsed', id_column,
+        ids='select distinct ' ~ id_column ~ ' from new_rows where ' ~ id_column ~ ' is not null',
+        keys='select row_key from new_rows where ' ~ id_column ~ ' is null',
+    ) }}
 
 ),
 {% else %}
@@ -87,3 +89,19 @@ final as (
 
 select * from final
 {% endmacro %}
+
+
+{#- The rows of `source` (a CTE) whose `id_column` is among `ids` (a select of distinct
+    ids), and its rows without an id whose row_key is among `keys`. A union of joins,
+    not `id in (...) or row_key in (...)`: StarRocks 3.5 plans an OR of IN-subqueries
+    as a nested-loop join. -#}
+{% macro rows_in_scope(source, id_column, ids, keys) -%}
+    select {{ source }}.*
+    from {{ source }}
+    inner join ({{ ids }}) as scope_ids on {{ source }}.{{ id_column }} = scope_ids.{{ id_column }}
+    union all
+    select {{ source }}.*
+    from {{ source }}
+    inner join ({{ keys }}) as scope_keys on {{ source }}.row_key = scope_keys.row_key
+    where {{ source }}.{{ id_column }} is null
+{%- endmacro %}

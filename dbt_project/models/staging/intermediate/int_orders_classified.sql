@@ -95,10 +95,12 @@ resolved as (
 
 scope as (
 
-    select * from parsed
-    where order_id in (select order_id from new_rows where order_id is not null)
-        or order_id in (select order_id from resolved)
-        or row_key in (select row_key from new_rows where order_id is null)
+    {{ rows_in_scope(
+        'parsed', 'order_id',
+        ids='select order_id from new_rows where order_id is not null
+            union select order_id from resolved where order_id is not null',
+        keys='select row_key from new_rows where order_id is null',
+    ) }}
 
 ),
 {% else %}

@@ -8,6 +8,9 @@ paths to be exercised for real (sockets, redirects, auth headers, JSON bodies):
   closes the connection.
 - BE: demands Basic auth, parses the JSON array body, stores rows per (db, table),
   remembers labels per db (a second use answers Label Already Exists / FINISHED).
+  A request for a label already loaded that asks `Expect: 100-continue` is answered
+  at once, before the body, and the connection closed without reading it (the body
+  bytes a client sent anyway, not waiting for `100 Continue`, are logged).
 - Scripted outcomes, per label or for the next N BE requests: ``fail``,
   ``publish_timeout`` (rows committed), ``running`` (another job with this label is
   in flight and commits the rows; later asks answer FINISHED).
@@ -19,7 +22,7 @@ import base64
 import json
 import threading
 from collections import defaultdict, deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 OUTCOMES = ("fail", "publish_timeout", "running")
@@ -164,6 +167,29 @@ def _handler(double: StreamLoadDouble, role: str) -> type[BaseHTTPRequestHandler
         def log_message(self, *args) -> None:  # keep pytest output quiet
             pass
 
+        def handle_expect_100(self) -> bool:
+            parts = self.path.split("?")[0].strip("/").split("/")
+            label = self.headers.get("label", "")
+            used = len(parts) == 4 and (parts[1], label) in double.labels
+            if (
+                role != "be"
+                or not used
+                or not double._authorized(self.headers.get("Authorization"))
+            ):
+                return super().handle_expect_100()  # 100 Continue, then do_PUT reads the body
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            self.close_connection = True
+            self._answer_json(headers, 0, double._be_load(parts[1], parts[2], label, b""))
+            # Log what a client sent anyway, without waiting for 100 Continue.
+            self.connection.settimeout(0.3)
+            try:
+                sent = len(self.connection.recv(1 << 20))
+            except OSError:
+                sent = 0
+            with double._lock:
+                double.requests[-1] = replace(double.requests[-1], body_bytes=sent)
+            return False
+
         def do_PUT(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
@@ -210,7 +236,7 @@ def _handler(double: StreamLoadDouble, role: str) -> type[BaseHTTPRequestHandler
                 self.send_header("Location", location)
             if auth_challenge:
                 self.send_header("WWW-Authenticate", 'Basic realm=""')
-            if role == "fe":  # the FE always closes after answering
+            if role == "fe" or self.close_connection:  # the FE always closes after answering
                 self.send_header("Connection", "close")
                 self.close_connection = True
             self.send_header("Content-Type", "application/json")

@@ -129,6 +129,21 @@ def test_label_reuse_is_already_loaded_and_adds_nothing(double, make_client):
     assert double.be_requests()[-1].load_status == "Label Already Exists"
 
 
+def test_a_used_label_is_answered_before_its_body_is_sent(double, make_client, sleeps):
+    """The replay path of exactly-once: the BE answers a known label at once and
+    closes without reading. The client waits for `100 Continue`, so it reads that
+    answer (already loaded) instead of failing on a closed connection."""
+    big = [b'{"order_id": %d, "note": "%s"}' % (i, b"x" * 900) for i in range(8_000)]  # ~7 MB
+    client = make_client(max_attempts=1)
+    first = client.load("raw", "raw_orders", "replay_b1", big, LOADED_AT)
+    again = client.load("raw", "raw_orders", "replay_b1", big, LOADED_AT)
+    assert first.rows_loaded == len(big) and again.already_loaded and sleeps == []
+    replay = double.be_requests()[-1]
+    assert replay.load_status == "Label Already Exists" and replay.body_bytes == 0
+    assert double.be_requests()[0].body_bytes > 7_000_000  # the first load sent it whole
+    assert len(double.table_rows("raw", "raw_orders")) == len(big)
+
+
 def test_running_label_waits_then_finished(double, make_client, sleeps):
     double.script("run_b1", "running")
     result = make_client().load("raw", "raw_orders", "run_b1", payloads(2), LOADED_AT)

@@ -1,22 +1,31 @@
 """StarRocks Stream Load client: labeled, idempotent, bounded retries, no secrets in errors.
 
 Protocol facts (see /work/shared/STARROCKS.md): the FE answers ``307`` with the BE
-address; ``requests`` would drop the Authorization header on that redirect (the port
-changes) and cannot do 100-continue, so we ask the FE with an empty body, then PUT the
-body to the BE ourselves. Every outcome arrives as HTTP 200 with a JSON ``Status``.
+address; an HTTP library would drop the Authorization header on that redirect (the
+port changes), so we ask the FE with an empty body, then PUT the body to the BE
+ourselves. Every outcome arrives as HTTP 200 with a JSON ``Status``.
+
+``Expect: 100-continue`` is honoured: the body goes only after the server's interim
+``100 Continue``. A BE that already knows the label may answer at once and close
+without reading the body; that answer is read and the body never sent. (requests,
+urllib3 and httpx all send the body at once: hence http.client here.)
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import http.client
+import json
 import logging
+import select
+import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from email.message import Message
 from urllib.parse import urlsplit, urlunsplit
-
-import requests
 
 from retail_platform.warehouse.base import LoadResult, WarehouseError, check_identifier, check_label
 
@@ -26,6 +35,9 @@ MAX_LABEL_LEN = 128
 DEFAULT_MAX_REQUEST_BYTES = 64 * 1024 * 1024  # well under the 100 MB JSON body limit
 DEFAULT_MAX_REQUEST_ROWS = 100_000
 _PART_DIGITS = 3
+# How long to wait for `100 Continue` before sending the body anyway (RFC 9110 15.2.1;
+# curl waits 1 s). A BE answers at once; silence means a server that ignores Expect.
+CONTINUE_WAIT_SECONDS = 3.0
 
 
 def part_labels(label: str, n_parts: int) -> list[str]:
@@ -252,21 +264,22 @@ class StreamLoadClient:
             raise _Retryable(f"HTTP {be.status_code} from StarRocks BE at {be_host}:{be_port}")
         return self._json(be, be_host, be_port)
 
-    def _request(self, url, host, port, headers, body, auth) -> requests.Response:
+    def _request(self, url, host, port, headers, body, auth) -> _Response:
         try:
-            resp = requests.put(
-                url,
-                data=body,
-                headers=headers,
-                auth=auth,
-                allow_redirects=False,
-                timeout=(self.connect_timeout_seconds, self.read_timeout_seconds),
-            )
-        except requests.Timeout:
+            resp = _put_expecting_continue(
+                url, host, port, headers, body, auth,
+                self.connect_timeout_seconds, self.read_timeout_seconds,
+            )  # fmt: skip
+        except TimeoutError:
             raise _Retryable(f"timed out talking to StarRocks at {host}:{port}") from None
-        except requests.ConnectionError as exc:
-            reason = "connection refused" if "refused" in str(exc).lower() else "connection failed"
-            raise _Retryable(f"cannot reach StarRocks at {host}:{port} ({reason})") from None
+        except ConnectionRefusedError:
+            raise _Retryable(
+                f"cannot reach StarRocks at {host}:{port} (connection refused)"
+            ) from None
+        except (OSError, http.client.HTTPException):
+            raise _Retryable(
+                f"cannot reach StarRocks at {host}:{port} (connection failed)"
+            ) from None
         if resp.status_code == 401:
             raise WarehouseError(
                 f"StarRocks authentication failed for user {self.user!r} at {host}:{port}"
@@ -282,7 +295,7 @@ class StreamLoadClient:
         netloc = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         return urlunsplit((parts.scheme or "http", netloc, parts.path, parts.query, "")), host, port
 
-    def _json(self, resp: requests.Response, host: str, port: int) -> dict:
+    def _json(self, resp: _Response, host: str, port: int) -> dict:
         try:
             data = resp.json()
         except ValueError:
@@ -318,3 +331,69 @@ class StreamLoadClient:
     def _scrub(self, text: str) -> str:
         # Server text should never hold the password, but make sure it cannot leak.
         return text.replace(self._password, "***") if self._password else text
+
+
+@dataclass(frozen=True)
+class _Response:
+    status_code: int
+    headers: Message
+    content: bytes
+
+    def json(self) -> object:
+        return json.loads(self.content)
+
+
+def _put_expecting_continue(
+    url: str,
+    host: str,
+    port: int,
+    headers: dict[str, str],
+    body: bytes,
+    auth: tuple[str, str],
+    connect_timeout: float,
+    read_timeout: float,
+) -> _Response:
+    """One PUT with `Expect: 100-continue` honoured (see the module docstring)."""
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(host, port, timeout=connect_timeout)
+    try:
+        conn.connect()
+        conn.sock.settimeout(read_timeout)
+        conn.putrequest("PUT", parts.path + (f"?{parts.query}" if parts.query else ""),
+                        skip_accept_encoding=True)  # fmt: skip
+        token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+        for name, value in {**headers, "Authorization": f"Basic {token}"}.items():
+            conn.putheader(name, value)
+        conn.putheader("Content-Length", str(len(body)))
+        conn.endheaders()  # the headers only
+        if _continue_expected(conn.sock):
+            try:
+                conn.sock.sendall(body)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the server answered and closed while we sent: read that answer
+        response = http.client.HTTPResponse(conn.sock, method="PUT")
+        response.begin()  # skips an interim 100 still unread
+        return _Response(response.status, response.msg, response.read())
+    finally:
+        conn.close()
+
+
+def _continue_expected(sock: socket.socket) -> bool:
+    """Wait for the server's first answer: True once `100 Continue` was read (or after
+    CONTINUE_WAIT_SECONDS of silence), False when a final answer came first (left
+    unread in the socket for http.client)."""
+    readable, _, _ = select.select([sock], [], [], CONTINUE_WAIT_SECONDS)
+    if not readable:
+        return True
+    head = sock.recv(4096, socket.MSG_PEEK)
+    if not head.split(b" ", 2)[1:2] == [b"100"]:
+        return False
+    # Consume the interim response (status line and headers) and nothing more.
+    deadline = time.monotonic() + CONTINUE_WAIT_SECONDS
+    while b"\r\n\r\n" not in head:
+        if time.monotonic() > deadline:
+            raise TimeoutError("interim response cut short")
+        time.sleep(0.01)
+        head = sock.recv(len(head) + 4096, socket.MSG_PEEK)
+    sock.recv(head.index(b"\r\n\r\n") + 4)
+    return True

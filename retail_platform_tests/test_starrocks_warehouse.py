@@ -74,6 +74,8 @@ def test_raw_table_ddl_is_idempotent_duplicate_key_with_json_payload():
         assert part in ddl
     with pytest.raises(WarehouseError):
         raw_table_ddl("raw_orders; drop database raw", 1, 1)
+    # Unset: the server's default replication, no PROPERTIES clause at all.
+    assert "replication_num" not in raw_table_ddl("raw_orders", buckets=2, replication_num=None)
 
 
 def test_setup_creates_databases_and_all_raw_tables(executed):
@@ -81,7 +83,10 @@ def test_setup_creates_databases_and_all_raw_tables(executed):
     sqls = [sql for sql, _ in executed]
     assert sqls[:3] == [f"CREATE DATABASE IF NOT EXISTS {db}" for db in ("raw", "staging", "marts")]
     for table in (*RAW_TABLES, SIM_BATCHES_TABLE):
-        assert raw_table_ddl(table, 3, 1) in sqls
+        assert raw_table_ddl(table, 3, None) in sqls  # the server's replication by default
+    executed.clear()
+    StarRocksWarehouse(buckets=3, replication_num=2).setup()
+    assert raw_table_ddl("raw_orders", 3, 2) in [sql for sql, _ in executed]
 
 
 def test_query_binds_parameters_and_never_formats(executed):

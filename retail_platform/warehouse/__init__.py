@@ -36,7 +36,7 @@ def warehouse_from_env() -> Warehouse:
 
         overrides = {
             field: EnvVar.int(var)
-            if field.endswith("port") or field.endswith("port_override")
+            if field.endswith(("port", "port_override", "_num"))
             else EnvVar(var)
             for field, var in (
                 ("host", "STARROCKS_HOST"),
@@ -46,6 +46,7 @@ def warehouse_from_env() -> Warehouse:
                 ("password", "STARROCKS_PASSWORD"),
                 ("be_host_override", "STARROCKS_BE_HOST"),
                 ("be_port_override", "STARROCKS_BE_PORT"),
+                ("replication_num", "STARROCKS_REPLICATION_NUM"),
             )
             if os.environ.get(var)
         }

@@ -31,9 +31,15 @@ DATABASES = (RAW_SCHEMA, "staging", "marts")
 _ACCESS_DENIED = 1045
 
 
-def raw_table_ddl(table: str, buckets: int, replication_num: int) -> str:
-    """Append-only landing table: Duplicate Key keeps every row, JSON keeps the payload as sent."""
+def raw_table_ddl(table: str, buckets: int, replication_num: int | None) -> str:
+    """Append-only landing table: Duplicate Key keeps every row, JSON keeps the payload as sent.
+
+    `replication_num` None leaves the server's default (FE `default_replication_num`).
+    """
     check_identifier(table)
+    properties = (
+        f'\nPROPERTIES ("replication_num" = "{int(replication_num)}")' if replication_num else ""
+    )
     return (
         f"CREATE TABLE IF NOT EXISTS {RAW_SCHEMA}.{table} (\n"
         "    load_label varchar(128) NOT NULL,\n"
@@ -41,8 +47,8 @@ def raw_table_ddl(table: str, buckets: int, replication_num: int) -> str:
         "    payload json NULL\n"
         ")\n"
         "DUPLICATE KEY(load_label, loaded_at)\n"
-        f"DISTRIBUTED BY HASH(load_label) BUCKETS {int(buckets)}\n"
-        f'PROPERTIES ("replication_num" = "{int(replication_num)}")'
+        f"DISTRIBUTED BY HASH(load_label) BUCKETS {int(buckets)}"
+        f"{properties}"
     )
 
 
@@ -60,7 +66,10 @@ class StarRocksWarehouse(Warehouse):
     )
     be_port_override: int | None = None
     buckets: int = 1  # set explicitly: the all-in-one image defaults to 48
-    replication_num: int = 1  # one BE locally; 3 on a production cluster
+    # Replicas of each table: None keeps the server's default (1 on the all-in-one
+    # image); set STARROCKS_REPLICATION_NUM below 3 on a cluster of 1-2 BEs. dbt's
+    # tables take the same variable (dbt_project.yml).
+    replication_num: int | None = None
     connect_timeout_seconds: float = 10.0
     load_timeout_seconds: int = 600
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
@@ -128,6 +137,12 @@ class StarRocksWarehouse(Warehouse):
             "STARROCKS_PORT": str(self.port),
             "STARROCKS_USER": self.user,
             "STARROCKS_PASSWORD": self.password,
+            # dbt_project.yml: the same replication for dbt's tables as for raw's.
+            **(
+                {"STARROCKS_REPLICATION_NUM": str(self.replication_num)}
+                if self.replication_num
+                else {}
+            ),
         }
 
     def stream_loader(self) -> StreamLoadClient:

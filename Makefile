@@ -23,7 +23,7 @@ RETAIL_HOME := $(CURDIR)/.retail
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 DBT_FLAGS := --project-dir dbt_project --profiles-dir dbt_project
 
-.PHONY: help setup dev generate test test-starrocks check bench soak chaos lint up down clean
+.PHONY: help setup dev serve generate test test-starrocks check bench soak chaos lint up down platform-up platform-down clean
 
 help:
 	@echo "make dev             the platform in dagster dev (embedded DuckDB), UI on http://127.0.0.1:3000"
@@ -33,7 +33,9 @@ help:
 	@echo "make bench           benchmarks: simulator speed, 5M-order memory, incremental transform cost"
 	@echo "make soak            dagster dev with the generate schedule on for SOAK_MINUTES (10): runs, CPU, footprint"
 	@echo "make chaos           kill -9 workers and the whole tree, lock the warehouse: does it heal?"
+	@echo "make serve           the deployed layout here: PostgreSQL instance, code server, daemon, webserver"
 	@echo "make up / make down  a local StarRocks in Docker; then RETAIL_WAREHOUSE=starrocks make dev"
+	@echo "make platform-up     the whole platform in Docker (StarRocks, Postgres, Dagster); platform-down stops it"
 	@echo "make test-starrocks  the whole flow against the StarRocks from make up"
 
 $(BIN)/python: pyproject.toml uv.lock
@@ -51,6 +53,10 @@ setup: $(BIN)/python
 
 dev: setup
 	$(BIN)/dagster dev -w workspace.yaml -h $${DAGSTER_WEBSERVER_HOST:-127.0.0.1} -p $${DAGSTER_WEBSERVER_PORT:-3000}
+
+# Each process of the deployment on its own (deploy/serve.py); Ctrl-C stops them all.
+serve: setup
+	$(BIN)/python deploy/serve.py
 
 generate: setup
 	$(BIN)/retail-sim generate
@@ -101,6 +107,13 @@ up: $(BIN)/python
 
 down:
 	docker compose down
+
+platform-up:
+	@[ -n "$$DAGSTER_POSTGRES_PASSWORD" ] || grep -qs '^DAGSTER_POSTGRES_PASSWORD=.' .env || { echo "set DAGSTER_POSTGRES_PASSWORD (environment or .env) first"; exit 2; }
+	docker compose --profile platform up -d --build
+
+platform-down:
+	docker compose --profile platform down
 
 clean:
 	rm -rf .retail .dagster_home dbt_project/target dbt_project/logs

@@ -63,9 +63,12 @@ def free_port() -> int:
 
 
 class Dev:
-    """`dagster dev` in a process group of its own, and its GraphQL endpoint."""
+    """`dagster dev` (or `make serve`'s deploy/serve.py) in a process group of its own,
+    and its GraphQL endpoint."""
 
-    def __init__(self, home: Path, warehouse: Path, port: int, logfile: Path):
+    def __init__(
+        self, home: Path, warehouse: Path, port: int, logfile: Path, serve_state: Path | None = None
+    ):
         self.port = port
         self.url = f"http://127.0.0.1:{port}/graphql"
         env = dict(os.environ)
@@ -77,17 +80,11 @@ class Dev:
         )
         self.env = env
         self.logfile = logfile.open("wb")
+        argv = [str(BIN / "dagster"), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1"]
+        if serve_state:  # code server, daemon, webserver as separate processes
+            argv = [str(BIN / "python"), "deploy/serve.py", "--state-dir", str(serve_state)]
         self.proc = subprocess.Popen(
-            [
-                str(BIN / "dagster"),
-                "dev",
-                "-w",
-                "workspace.yaml",
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(port),
-            ],
+            [*argv, "-p" if not serve_state else "--port", str(port)],
             cwd=ROOT,
             env=env,
             stdout=self.logfile,
@@ -759,6 +756,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="keep one core busy with an unrelated process throughout",
     )
+    parser.add_argument(
+        "--serve",
+        action="store_true",
+        help="the `make serve` layout (PostgreSQL instance; code server, daemon, webserver apart) instead of dagster dev",
+    )
     parser.add_argument("--port", type=int, default=0, help="webserver port (default: a free one)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     parser.add_argument(
@@ -777,9 +779,20 @@ def main(argv: list[str] | None = None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="retail_soak_"))
     home, warehouse = tmp / "dagster_home", tmp / "warehouse.duckdb"
     home.mkdir()
-    (home / "dagster.yaml").symlink_to(ROOT / "dagster.yaml")
+    instance_yaml = ROOT / ("deploy" if args.serve else ".") / "dagster.yaml"
+    (home / "dagster.yaml").symlink_to(instance_yaml.resolve())
     port = args.port or free_port()
     log(f"temp dir {tmp}; port {port}")
+    postgres = None
+    if args.serve:
+        # The instance's PostgreSQL is the soak's own, so the report can read it after
+        # the platform has stopped.
+        sys.path.insert(0, str(ROOT))
+        from deploy.serve import LocalPostgres
+
+        tmp.chmod(0o755)  # the server runs as `postgres` under root
+        postgres = LocalPostgres(tmp / "postgres", free_port())
+        os.environ.update(postgres.start())  # read by Dev's env and by the report
 
     env = dict(os.environ, RETAIL_DUCKDB_PATH=str(warehouse), RETAIL_WAREHOUSE="duckdb")
     subprocess.run(
@@ -789,7 +802,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["RETAIL_RETENTION_MINUTES"] = f"{args.retention_minutes:g}"  # read by Dev's env
 
     burner = start_burner() if args.busy_core else None
-    dev = Dev(home, warehouse, port, tmp / "dagster_dev.log")
+    dev = Dev(home, warehouse, port, tmp / "dagster_dev.log", tmp / "serve" if args.serve else None)
     meter = cputree.Meter(dev.proc.pid, exclude={burner.pid} if burner else set())
     ledger = RunLedger()
     samples: list[tuple[int, dict[str, int]]] = []  # (batches done, footprint)
@@ -882,6 +895,8 @@ def main(argv: list[str] | None = None) -> int:
         dev.kill()
         if burner:
             burner.kill()
+        if postgres:
+            postgres.stop()
         if args.keep or code == 2:
             log(f"kept {tmp}")
         else:

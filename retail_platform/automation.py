@@ -1,7 +1,7 @@
 """Jobs, schedules and sensors: how data moves with no click.
 
-A run is a process that imports dagster, dbt and these definitions (about 4 CPU-s on
-a 2-core laptop before any work), so the platform starts as few as it can:
+A run is a process that imports dagster, dagster-dbt and these definitions (about
+2 CPU-s on a 2-core laptop before any work), so the platform starts as few as it can:
 
 - `generate` (a schedule) runs `generate_job`: one simulator batch, then the dbt models
   and checks downstream of it, in one run.

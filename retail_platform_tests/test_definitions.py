@@ -141,3 +141,13 @@ def test_generate_job_builds_the_batch_through_the_marts(defs):
     assert {h.node_name for h in deps.all_upstream_outputs_from_node("raw_tables")} == {
         "simulator_batches"
     }
+
+
+def test_observations_carry_the_tag_dagster_reads_data_versions_from():
+    # The code uses the documented tag name, not Dagster's private constant: if Dagster
+    # ever renamed it, logged observations would silently stop versioning raw.
+    from dagster._core.definitions.data_version import DATA_VERSION_TAG
+
+    from retail_platform.assets.raw import DATA_VERSION_TAG as used
+
+    assert used == DATA_VERSION_TAG

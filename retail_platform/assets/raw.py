@@ -19,10 +19,13 @@ from dagster import (
     ObserveResult,
     multi_observable_source_asset,
 )
-from dagster._core.definitions.data_version import DATA_VERSION_TAG
 
 from retail_platform.assets.keys import RAW_KEYS, SIMULATOR_KEYS
 from retail_platform.warehouse.base import RAW_TABLES, TableState, Warehouse
+
+# The tag Dagster reads an observation's data version from: what an observable source's
+# `DataVersion` becomes, so an observation logged by another op counts the same.
+DATA_VERSION_TAG = "dagster/data_version"
 
 # Raw data older than this is stale: the generate schedule (or another writer) stopped.
 # Evaluated by Dagster's freshness daemon from the observations, with no run.

@@ -303,7 +303,8 @@ def raw_duplicates(con) -> dict[str, int]:
     A load is a label; the DuckDB ledger (raw._loads) records each label once with its
     row count. Duplicated loading shows as:
     - label_overflow: rows of a label beyond the ledger's count for it (a label loaded twice);
-    - unledgered: rows whose label is not in the ledger at all;
+    - unledgered: rows whose label is not in the ledger, though loaded after the oldest
+      label it remembers (it forgets labels past the retention window, by design);
     - cross_label: rows whose payload also sits under another label of the same table
       (the same batch loaded again under a second label);
     - batch_logged_twice: simulator batch numbers with more than one log row.
@@ -314,8 +315,10 @@ def raw_duplicates(con) -> dict[str, int]:
     for table in ("raw_customers", "raw_products", "raw_orders"):
         overflow, unledgered = con.execute(
             f"""select coalesce(sum(greatest(r.n - coalesce(l.row_count, 0), 0)) filter (where l.label is not null), 0),
-                       coalesce(sum(r.n) filter (where l.label is null), 0)
-                from (select load_label, count(*) n from raw.{table} group by 1) r
+                       coalesce(sum(r.n) filter (where l.label is null
+                           and r.loaded >= (select min(loaded_at) from raw._loads)), 0)
+                from (select load_label, count(*) n, min(loaded_at) loaded
+                      from raw.{table} group by 1) r
                 left join raw._loads l on l.label = r.load_label"""
         ).fetchone()
         (cross,) = con.execute(

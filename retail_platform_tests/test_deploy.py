@@ -10,12 +10,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import yaml
-from dagster import AssetCheckKey, DagsterInstance, build_sensor_context, materialize
+from dagster import AssetCheckKey, DagsterInstance, materialize
 
 from deploy.serve import LocalPostgres, free_port, postgres_binary
 
@@ -76,7 +75,7 @@ def test_postgres_instance_runs_checks_pools_and_prunes(postgres_instance, monke
     from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage
 
     from retail_platform import retention
-    from retail_platform_tests.test_healing import check_runs, rare, thing
+    from retail_platform_tests.test_healing import check_runs, prune_two_minutes_later, rare, thing
 
     instance = postgres_instance
     assert isinstance(instance.run_storage, PostgresRunStorage)
@@ -91,12 +90,7 @@ def test_postgres_instance_runs_checks_pools_and_prunes(postgres_instance, monke
 
     # prune_history on Postgres: the same deletes, including the check executions.
     monkeypatch.setattr(retention, "KEEP_NEWEST_RUNS", 1)
-    monkeypatch.setenv(retention.RETENTION_ENV, "1")
-    later = datetime.now(UTC) + timedelta(minutes=2)
-    monkeypatch.setattr(
-        retention, "datetime", type("clock", (), {"now": staticmethod(lambda tz=None: later)})
-    )
-    result = retention.prune_history(build_sensor_context(instance=instance))
+    result = prune_two_minutes_later(instance, monkeypatch)
     assert "deleted 3 " in result.skip_message
     assert {r.dagster_run.run_id for r in instance.get_run_records()} == {ids[-1]}
     assert check_runs(instance, positive) == {ids[-1]}

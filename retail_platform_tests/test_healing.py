@@ -119,6 +119,18 @@ def check_runs(instance: DagsterInstance, key: AssetCheckKey) -> set[str]:
     return {record.run_id for record in history}
 
 
+def prune_two_minutes_later(instance: DagsterInstance, monkeypatch) -> SkipReason:
+    """prune_history with a minute's window, seen two minutes from now: every run is past it."""
+    from retail_platform import retention
+
+    monkeypatch.setenv(retention.RETENTION_ENV, "1")
+    later = datetime.now(UTC) + timedelta(minutes=2)
+    monkeypatch.setattr(
+        retention, "datetime", type("clock", (), {"now": staticmethod(lambda tz=None: later)})
+    )
+    return retention.prune_history(build_sensor_context(instance=instance))
+
+
 def test_prune_history_deletes_old_runs_with_their_files(tmp_path, monkeypatch):
     from retail_platform import retention
 
@@ -138,13 +150,7 @@ def test_prune_history_deletes_old_runs_with_their_files(tmp_path, monkeypatch):
         assert isinstance(kept, SkipReason) and "deleted 0 " in kept.skip_message
         assert len(instance.get_run_records()) == 5  # all inside the window
 
-        # A minute's window, seen two minutes from now: every run is past it.
-        monkeypatch.setenv(retention.RETENTION_ENV, "1")
-        later = datetime.now(UTC) + timedelta(minutes=2)
-        monkeypatch.setattr(
-            retention, "datetime", type("clock", (), {"now": staticmethod(lambda tz=None: later)})
-        )
-        result = retention.prune_history(build_sensor_context(instance=instance))
+        result = prune_two_minutes_later(instance, monkeypatch)
         assert "deleted 3 " in result.skip_message
         left = {r.dagster_run.run_id for r in instance.get_run_records()}
         assert left == set(ids[-2:])  # the newest are kept whatever their age

@@ -961,6 +961,18 @@ def report_platform(ledger: RunLedger, cpu: dict, meter, samples, args) -> int:
         early = (total(half) - total(first)) / max(1, half[0] - first[0])
         late = (total(last) - total(half)) / max(1, last[0] - half[0])
         print(f"  total per batch: first half {early:,.0f} B, second half {late:,.0f} B")
+        # Two samples land at different phases of prune_history's 5-minute cycle: the
+        # trend of every sample of the second half says more than their difference.
+        second = [(sample[0], total(sample)) for sample in samples[len(samples) // 2 :]]
+        xs, ys = [b for b, _ in second], [t for _, t in second]
+        slope = statistics.linear_regression(xs, ys).slope if len(set(xs)) > 1 else 0.0
+        print(
+            f"  second half, {len(second)} samples: total between {min(ys):,} and {max(ys):,} B, "
+            f"trend {slope:,.0f} B per batch"
+        )
+        step = max(1, len(samples) // 12)
+        series = ", ".join(f"{b}: {total((b, f)) / 1e6:.1f}" for b, f in samples[::step])
+        print(f"  total MB by batches done: {series}")
     return 1 if problems else 0
 
 

@@ -49,7 +49,7 @@ setup: $(BIN)/python
 	$(DBT_BIN)/dbt deps $(DBT_FLAGS) --quiet
 	$(DBT_BIN)/dbt parse $(DBT_FLAGS) --quiet
 	$(BIN)/retail-sim init
-	@mkdir -p "$(DAGSTER_HOME)" && ln -sf "$(CURDIR)/dagster.yaml" "$(DAGSTER_HOME)/dagster.yaml"
+	@mkdir -p "$(DAGSTER_HOME)" && ln -sf "$(CURDIR)/instance/dagster.yaml" "$(DAGSTER_HOME)/dagster.yaml"
 
 dev: setup
 	$(BIN)/dagster dev -w workspace.yaml -h $${DAGSTER_WEBSERVER_HOST:-127.0.0.1} -p $${DAGSTER_WEBSERVER_PORT:-3000}
@@ -72,7 +72,7 @@ test-starrocks: $(BIN)/python
 CHECK_HOME := $(RETAIL_HOME)/check
 check: $(BIN)/python
 	rm -rf "$(CHECK_HOME)" && mkdir -p "$(CHECK_HOME)/dagster_home"
-	ln -sf "$(CURDIR)/dagster.yaml" "$(CHECK_HOME)/dagster_home/dagster.yaml"
+	ln -sf "$(CURDIR)/instance/dagster.yaml" "$(CHECK_HOME)/dagster_home/dagster.yaml"
 	export DAGSTER_HOME="$(CHECK_HOME)/dagster_home"; \
 	export RETAIL_DUCKDB_PATH="$${RETAIL_DUCKDB_PATH:-$(CHECK_HOME)/warehouse.duckdb}"; \
 	set -e; \

@@ -1,6 +1,6 @@
 """Chaos: faults done for real against a live `dagster dev`, and how the platform heals.
 
-Starts `dagster dev` (the repo's dagster.yaml, a temporary DAGSTER_HOME and DuckDB file)
+Starts `dagster dev` (instance/dagster.yaml, a temporary DAGSTER_HOME and DuckDB file)
 with the `generate` schedule on (a batch a minute), waits for the first batch to reach
 the marts, then, one after the other:
 
@@ -356,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
 
     tmp = Path(tempfile.mkdtemp(prefix="retail_chaos_"))
     (tmp / "dagster_home").mkdir()
-    (tmp / "dagster_home" / "dagster.yaml").symlink_to(ROOT / "dagster.yaml")
+    (tmp / "dagster_home" / "dagster.yaml").symlink_to(ROOT / "instance" / "dagster.yaml")
     env = dict(
         os.environ, RETAIL_DUCKDB_PATH=str(tmp / "warehouse.duckdb"), RETAIL_WAREHOUSE="duckdb"
     )

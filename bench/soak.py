@@ -1,7 +1,7 @@
 """Soak test: the platform in `dagster dev` with the generate schedule on, then a report.
 
-Starts `dagster dev -w workspace.yaml` on a temporary DAGSTER_HOME (with the repo's
-dagster.yaml) and a temporary DuckDB warehouse, on a free loopback port; turns the
+Starts `dagster dev -w workspace.yaml` on a temporary DAGSTER_HOME (with
+instance/dagster.yaml) and a temporary DuckDB warehouse, on a free loopback port; turns the
 `generate` schedule on for --minutes; turns it off, lets the automation finish the
 last batch, stops the sensor and the minute poll, waits for in-flight runs (bounded),
 stops dagster dev (its whole process group), and reports from the instance and the
@@ -782,7 +782,7 @@ def main(argv: list[str] | None = None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="retail_soak_"))
     home, warehouse = tmp / "dagster_home", tmp / "warehouse.duckdb"
     home.mkdir()
-    instance_yaml = ROOT / ("deploy" if args.serve else ".") / "dagster.yaml"
+    instance_yaml = ROOT / ("deploy" if args.serve else "instance") / "dagster.yaml"
     (home / "dagster.yaml").symlink_to(instance_yaml.resolve())
     port = args.port or free_port()
     log(f"temp dir {tmp}; port {port}")

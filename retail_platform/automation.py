@@ -36,7 +36,7 @@ from retail_platform.assets.simulator import simulator_batches
 from retail_platform.checks import raw_payloads_parse
 from retail_platform.warehouse.base import Warehouse, WarehouseError
 
-# Run monitoring (dagster.yaml) fails a run still STARTED after this long: the only way
+# Run monitoring (instance/dagster.yaml) fails a run still STARTED after this long: the only way
 # to end runs whose whole `dagster dev` died with them. A default batch with its dbt
 # build takes 10-40 s (3x that under load); change the tag in the launchpad for a much bigger one.
 MAX_RUNTIME = {"dagster/max_runtime": "120"}

@@ -5,7 +5,7 @@ labels), bounds everything that would otherwise grow with every batch:
 
 - Dagster's run history: finished runs older than the window, with their event logs
   and compute logs, and sensor/schedule/automation ticks and evaluations (the
-  `prune_history` sensor below; dagster.yaml's `retention:` trims ticks by days too);
+  `prune_history` sensor below; instance/dagster.yaml's `retention:` trims ticks by days too);
 - dbt's per-invocation target folders (assets/dbt.py: removed after a successful
   build, a failed one's kept for its dbt.log until the window has passed);
 - the DuckDB label ledger (warehouse/duckdb.py: `label_retention_seconds`).

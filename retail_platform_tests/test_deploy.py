@@ -27,7 +27,7 @@ needs_postgres = pytest.mark.skipif(
 
 
 def test_deployed_instance_has_the_dev_settings_on_postgres():
-    dev = yaml.safe_load((ROOT / "dagster.yaml").read_text())
+    dev = yaml.safe_load((ROOT / "instance" / "dagster.yaml").read_text())
     deployed = yaml.safe_load((ROOT / "deploy" / "dagster.yaml").read_text())
     storage = deployed.pop("storage")
     assert deployed == dev  # pools, run queue, monitoring, retries, retention: one set
@@ -80,7 +80,7 @@ def test_postgres_instance_runs_checks_pools_and_prunes(postgres_instance, monke
     instance = postgres_instance
     assert isinstance(instance.run_storage, PostgresRunStorage)
     assert isinstance(instance.event_log_storage, PostgresEventLogStorage)
-    # The pool limit of dagster.yaml, read from the instance.
+    # The pool limit of instance/dagster.yaml, read from the instance.
     assert instance.get_concurrency_config().pool_config.default_pool_limit == 1
 
     ids = [materialize([thing, rare], instance=instance).run_id]

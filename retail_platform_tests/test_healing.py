@@ -163,7 +163,7 @@ def test_prune_history_deletes_old_runs_with_their_files(tmp_path, monkeypatch):
 
 
 def test_repo_instance_settings_heal():
-    settings = yaml.safe_load((ROOT / "dagster.yaml").read_text())
+    settings = yaml.safe_load((ROOT / "instance" / "dagster.yaml").read_text())
     monitoring = settings["run_monitoring"]
     assert monitoring["enabled"] is True
     assert 0 < monitoring["free_slots_after_run_end_seconds"] <= 60
@@ -175,7 +175,7 @@ def test_repo_instance_settings_heal():
 def test_run_monitoring_frees_the_slot_of_a_run_that_died(tmp_path):
     """The repo's run monitoring settings, in a real dagster-daemon: a run that ended
     FAILURE while holding a pool slot (its worker was killed) gives the slot back."""
-    settings = yaml.safe_load((ROOT / "dagster.yaml").read_text())
+    settings = yaml.safe_load((ROOT / "instance" / "dagster.yaml").read_text())
     # Same mechanism, shorter waits, so the test takes seconds instead of a minute.
     settings["run_monitoring"].update(poll_interval_seconds=1, free_slots_after_run_end_seconds=2)
     home = tmp_path / "home"

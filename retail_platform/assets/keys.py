@@ -7,7 +7,7 @@ from retail_platform.warehouse.base import RAW_TABLES
 ENTITIES = ("customers", "products", "orders")
 SIMULATOR_KEYS = {entity: AssetKey(["simulator", entity]) for entity in ENTITIES}
 RAW_KEYS = {table: AssetKey(["raw", table]) for table in RAW_TABLES}
-# Every op that writes the warehouse runs in this pool; dagster.yaml limits it to one
+# Every op that writes the warehouse runs in this pool; instance/dagster.yaml limits it to one
 # at a time, which is what a single-writer DuckDB file needs.
 WAREHOUSE_POOL = "warehouse"
 # Ops that talk to the warehouse retry with backoff (3 s, 6 s, 12 s): loads are idempotent

@@ -20,7 +20,11 @@ warehouse:
 Exit status 1 when any run failed, any ERROR-severity check failed, any duplicate
 exists or no freshness sample was measured; 2 when dagster dev could not start.
 
-    .venv/bin/python bench/soak.py [--minutes 10] [--port N] [--keep]
+With --reader, an analyst's connection on the published marts (`retail-sim query`'s
+way, snapshots.py) stays open and reads every 5 s throughout; the report adds its
+reads and errors, and whether its last read equals the warehouse's last build.
+
+    .venv/bin/python bench/soak.py [--minutes 10] [--port N] [--keep] [--reader]
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -729,6 +734,59 @@ def footprint(home: Path, warehouse: Path) -> dict[str, int]:
     return out
 
 
+class Reader(threading.Thread):
+    """An analyst's session held open for the whole soak: one DuckDB connection on the
+    published marts (snapshots.py), queried every few seconds, never closed."""
+
+    def __init__(self, folder: Path, every: float = 5.0) -> None:
+        super().__init__(daemon=True)
+        import duckdb
+
+        self.con = duckdb.connect()
+        self.fact = folder / "fact_daily_sales.parquet"
+        self.every, self.stopping = every, threading.Event()
+        self.reads, self.errors, self.last = 0, [], None
+
+    def read(self) -> tuple[int, float] | None:
+        if not self.fact.exists():
+            return None
+        rows, revenue = self.con.execute(
+            f"select count(*), coalesce(sum(revenue), 0) from read_parquet('{self.fact}')"
+        ).fetchone()
+        return int(rows), float(revenue)
+
+    def run(self) -> None:
+        while not self.stopping.wait(self.every):
+            try:
+                self.last = self.read() or self.last
+                self.reads += 1
+            except Exception as exc:  # noqa: BLE001 - counted and reported
+                self.errors.append(str(exc).splitlines()[0])
+
+    def finish(self, warehouse: Path) -> list[str]:
+        """After the platform stopped: the reader's view equals the warehouse's last build."""
+        self.stopping.set()
+        self.join()
+        import duckdb
+
+        final = self.read()
+        with duckdb.connect(str(warehouse), read_only=True) as con:
+            rows, revenue = con.execute(
+                "select count(*), coalesce(sum(revenue), 0) from marts.fact_daily_sales"
+            ).fetchone()
+        built = (int(rows), float(revenue))
+        print()
+        print(
+            f"reader: one connection held for the whole soak, {self.reads} reads, "
+            f"{len(self.errors)} errors{': ' + '; '.join(self.errors[:3]) if self.errors else ''}"
+        )
+        print(f"  fact_daily_sales (rows, revenue) read {final}, in the warehouse {built}")
+        problems = [f"{len(self.errors)} reader errors"] if self.errors else []
+        if final is None or final[0] != built[0] or abs(final[1] - built[1]) > 0.005:
+            problems.append("the reader's marts differ from the last build")
+        return problems
+
+
 def start_burner() -> subprocess.Popen:
     """One core kept busy by an unrelated process for the whole soak."""
     return subprocess.Popen([sys.executable, "-c", "while True: pass"], start_new_session=True)
@@ -763,6 +821,11 @@ def main(argv: list[str] | None = None) -> int:
         "--serve",
         action="store_true",
         help="the `make serve` layout (PostgreSQL instance; code server, daemon, webserver apart) instead of dagster dev",
+    )
+    parser.add_argument(
+        "--reader",
+        action="store_true",
+        help="hold a reader's connection on the published marts throughout (retail-sim query's way)",
     )
     parser.add_argument("--port", type=int, default=0, help="webserver port (default: a free one)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
@@ -808,6 +871,7 @@ def main(argv: list[str] | None = None) -> int:
     dev = Dev(home, warehouse, port, tmp / "dagster_dev.log", tmp / "serve" if args.serve else None)
     meter = cputree.Meter(dev.proc.pid, exclude={burner.pid} if burner else set())
     ledger = RunLedger()
+    reader = None
     samples: list[tuple[int, dict[str, int]]] = []  # (batches done, footprint)
     cpu = {}
     code = 2
@@ -815,6 +879,11 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.monotonic()
         dev.wait_loaded(timeout=180)
         log(f"dagster dev ready in {time.monotonic() - t0:.1f} s ({meter.total():.1f} CPU-s)")
+        if args.reader:
+            from retail_platform.snapshots import snapshot_dir
+
+            reader = Reader(snapshot_dir(warehouse))
+            reader.start()
         if args.idle_minutes:
             # Start-up settles first: the first look at raw observes the empty tables and
             # automation builds the models once (a minute and a half at most).
@@ -888,6 +957,11 @@ def main(argv: list[str] | None = None) -> int:
         meter.stop()
         code = report(home, warehouse, args.minutes)
         code = max(code, report_platform(ledger, cpu, meter, samples, args))
+        if reader:
+            reader_problems = reader.finish(warehouse)
+            if reader_problems:
+                print("SOAK FAILED: " + "; ".join(reader_problems))
+                code = max(code, 1)
     except KeyboardInterrupt:
         log("interrupted")
         code = 130

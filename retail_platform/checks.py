@@ -1,6 +1,6 @@
 """Python asset checks: raw tables and quarantines (dbt tests become checks on the models by themselves).
 
-Freshness is not a check here: the raw assets carry a `FreshnessPolicy` (assets/raw.py)
+Freshness is not a check here: the marts carry a `FreshnessPolicy` (dbt_project.yml meta)
 that Dagster's freshness daemon evaluates with no run.
 """
 

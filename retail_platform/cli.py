@@ -68,7 +68,36 @@ def build_parser() -> argparse.ArgumentParser:
         help="simulated minutes the batch covers (default %(default)s)",
     )
     gen.add_argument("--no-progress", action="store_true", help="no progress bar")
+    query = sub.add_parser(
+        "query",
+        help="run SQL over the marts while the platform runs (DuckDB: their published copies)",
+        description="Tables: marts.dim_customers, marts.dim_products, marts.fact_daily_sales. "
+        "On the embedded DuckDB this reads the copies published after each dbt build, so it "
+        "never waits for or blocks the platform; on StarRocks it queries the server.",
+    )
+    query.add_argument("sql", help='e.g. "select * from marts.fact_daily_sales limit 5"')
     return parser
+
+
+def _query(warehouse: Warehouse, sql: str) -> str:
+    try:
+        columns, rows = warehouse.read_marts(sql)
+    except WarehouseError:
+        raise
+    except Exception as exc:  # the engine's own message (syntax, unknown table) is the answer
+        raise WarehouseError(str(exc).splitlines()[0]) from None
+    return format_table(columns, rows)
+
+
+def format_table(columns: Sequence[str], rows: Sequence[tuple]) -> str:
+    """Rows as aligned text columns under a header, and how many rows."""
+    cells = [list(columns), *[["" if v is None else str(v) for v in row] for row in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
+    lines = [
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join([*lines, f"({len(rows)} row{'s' if len(rows) != 1 else ''})"])
 
 
 def _generate(warehouse: Warehouse, args: argparse.Namespace) -> str:
@@ -128,6 +157,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "init":
             warehouse.setup()
             print(f"initialized {warehouse.describe()}")
+        elif args.command == "query":
+            print(_query(warehouse, args.sql))
         else:
             print(_generate(warehouse, args))
     except (WarehouseError, SimulatorError) as exc:

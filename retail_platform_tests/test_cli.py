@@ -80,3 +80,37 @@ def test_generate_loads_clean_data_with_dirty_rate_zero(warehouse_path):
     )
     orders = con.execute("select count(*) from raw.raw_orders").fetchone()[0]
     assert orders == 80  # first batch: no earlier orders to update, no faults, no duplicates
+
+
+def test_query_reads_the_published_marts_while_the_warehouse_is_locked(warehouse):
+    warehouse.setup()
+    assert_one_line_error(retail_sim("query", "select 1"), 1)  # nothing published yet
+    with warehouse.connect() as con:
+        con.execute(
+            "create table marts.dim_products as select * from (values "
+            "(1, 'tea', 2.50), (2, 'cake', 4.00)) as t(product_id, product_name, unit_price)"
+        )
+    assert warehouse.publish_marts({"dim_products": ["product_id"]}) == {"dim_products": (2, 0)}
+    with warehouse.connect() as con:
+        con.execute("update marts.dim_products set unit_price = 3 where product_id = 1")
+        con.execute("insert into marts.dim_products values (3, 'jam', 1.25)")
+    assert warehouse.publish_marts({"dim_products": ["product_id"]}) == {"dim_products": (1, 1)}
+
+    # A writer holds the warehouse file (a dbt build): the query neither waits nor fails.
+    holder = duckdb.connect(str(warehouse.file))
+    try:
+        proc = retail_sim(
+            "query", "select product_name, unit_price from marts.dim_products order by 1"
+        )
+    finally:
+        holder.close()
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].split() == ["product_name", "unit_price"]
+    assert [line.split() for line in lines[2:5]] == [
+        ["cake", "4.00"],
+        ["jam", "1.25"],
+        ["tea", "3.00"],
+    ]
+    assert lines[-1] == "(3 rows)"
+    assert_one_line_error(retail_sim("query", "select * from marts.nope"), 1)

@@ -1,7 +1,10 @@
 """The lineage graph as a reader would draw it: simulator -> raw -> staging -> marts."""
 
+from datetime import timedelta
+
 import pytest
 from dagster import AssetKey, AutomationCondition, DefaultScheduleStatus, DefaultSensorStatus
+from dagster_dbt import DbtProject
 
 ENTITIES = ("customers", "products", "orders")
 
@@ -94,8 +97,19 @@ def test_dbt_tests_and_raw_checks_are_asset_checks(defs):
         assert (f"raw/raw_{e}", "payloads_parse") in checks
         # Freshness is a policy the daemon evaluates, not a check that needs a run.
         assert (f"raw/raw_{e}", "freshness_check") not in checks
-        spec = defs.resolve_asset_graph().get(key(f"raw/raw_{e}"))
-        assert spec.freshness_policy is not None
+
+
+def test_marts_carry_a_freshness_policy_from_dbt_meta(defs):
+    graph = defs.resolve_asset_graph()
+    for mart in ("dim_customers", "dim_products", "fact_daily_sales"):
+        policy = graph.get(key(f"marts/{mart}")).freshness_policy
+        assert policy.warn_window.to_timedelta() == timedelta(minutes=5), mart
+        assert policy.fail_window.to_timedelta() == timedelta(minutes=15), mart
+    # Observed sources cannot be evaluated (materializations only): none promised there.
+    assert graph.get(key("raw/raw_orders")).freshness_policy is None
+    # The DbtProject object is not shown as "(unserializable)" metadata.
+    metadata = graph.get(key("marts/fact_daily_sales")).metadata
+    assert not any(isinstance(v, DbtProject) for v in metadata.values())
 
 
 def test_jobs_schedules_and_sensor_defaults(defs):

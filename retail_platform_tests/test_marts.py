@@ -26,13 +26,18 @@ def run_simulator(warehouse, instance, **config) -> None:
     assert result.success
 
 
-def run_dbt(warehouse, instance) -> None:
+def run_dbt(warehouse, instance) -> dict[str, dict]:
+    """Build every dbt model; the metadata of each materialization, by model name."""
     result = materialize(
         [retail_dbt_models],
         resources={"warehouse": warehouse, "dbt": dbt_resource()},
         instance=instance,
     )
     assert result.success
+    return {
+        m.asset_key.path[-1]: {k: v.value for k, v in m.metadata.items()}
+        for m in result.asset_materializations_for_node("retail_dbt_models")
+    }
 
 
 def run_quarantine_checks(warehouse, instance) -> dict:
@@ -87,6 +92,77 @@ def compare_marts(warehouse) -> truth.Truth:
     return want
 
 
+def changes(now: pd.DataFrame, before: pd.DataFrame | None, key: str) -> tuple[int, int]:
+    """(new, changed) rows of a dimension between two truths, by key and then by value."""
+    if before is None:
+        return len(now), 0
+    both = now.merge(before, on=key, how="left", suffixes=("", "_b"), indicator=True)
+    new = int((both._merge == "left_only").sum())
+    old = both[both._merge == "both"]
+    differs = pd.Series(False, index=old.index)
+    for column in now.columns.drop(key):
+        differs |= old[column].astype(str) != old[f"{column}_b"].astype(str)
+    return new, int(differs.sum())
+
+
+def assert_data_metadata(built: dict, want: truth.Truth, previous: truth.Truth | None) -> None:
+    """What the UI shows of a build (dbt_metadata.py) against the pandas truth."""
+    frames = {
+        "dim_customers": want.dim_customers,
+        "dim_products": want.dim_products,
+        "fact_daily_sales": want.fact_daily_sales,
+    }
+    for name, frame in frames.items():
+        assert built[name]["dagster/row_count"] == len(frame), name
+        schema = built[name]["dagster/column_schema"]
+        assert [c.name for c in schema.columns] == list(frame.columns), name
+        assert all(c.type for c in schema.columns), f"{name}: a column without a type"
+    assert {c.name: c.type for c in built["fact_daily_sales"]["dagster/column_schema"].columns}[
+        "revenue"
+    ].startswith("decimal")
+    # Every model carries a row count and typed columns, staging included.
+    assert built["stg_orders"]["dagster/row_count"] == len(want.stg_orders)
+    assert all(c.type for c in built["stg_orders"]["dagster/column_schema"].columns)
+
+    for name, key in (("dim_customers", "customer_id"), ("dim_products", "product_id")):
+        before = getattr(previous, name) if previous else None
+        new, changed = changes(getattr(want, name), before, key)
+        assert (built[name]["new_rows"], built[name]["changed_rows"]) == (new, changed), name
+    if previous is not None:
+        assert built["dim_customers"]["changed_rows"] > 0, "no customer changed between builds"
+
+    fact = want.fact_daily_sales
+    daily = fact.groupby("order_date").agg(revenue=("revenue", "sum"), units=("units_sold", "sum"))
+    figures = built["fact_daily_sales"]
+    assert figures["days"] == len(daily)
+    assert figures["revenue_total"] == pytest.approx(float(fact.revenue.sum()))
+    assert figures["latest_day"] == str(daily.index[-1])
+    assert figures["latest_day_revenue"] == pytest.approx(float(daily.revenue.iloc[-1]))
+    if len(daily) < 2:  # the first batch covers less than a day
+        assert "complete_day" not in figures
+        return
+    day = daily.index[-2]
+    assert figures["complete_day"] == str(day)
+    assert figures["complete_day_revenue"] == pytest.approx(float(daily.revenue.iloc[-2]))
+    assert figures["complete_day_units"] == daily.units.iloc[-2]
+    assert figures["complete_day_orders"] == want.orders_per_day[day]
+
+
+def assert_published_marts_equal(warehouse, want: truth.Truth) -> None:
+    """`retail-sim query` reads the published copies, not the warehouse file, and they are current."""
+    from retail_platform import snapshots
+
+    for name, frame, order_by in (
+        ("dim_customers", want.dim_customers, "customer_id"),
+        ("fact_daily_sales", want.fact_daily_sales, "order_date, product_id"),
+    ):
+        columns, rows = snapshots.query(
+            f"select {', '.join(frame.columns)} from marts.{name} order by {order_by}",
+            warehouse.snapshot_dir,
+        )
+        assert_same(pd.DataFrame(rows, columns=columns), frame)
+
+
 @pytest.mark.parametrize("dirty_rate", [0.0, 0.02])
 def test_marts_match_pandas_with_updates_in_later_batches(warehouse, instance, dirty_rate):
     small = {
@@ -97,14 +173,17 @@ def test_marts_match_pandas_with_updates_in_later_batches(warehouse, instance, d
         "step_minutes": 720,
     }
     run_simulator(warehouse, instance, **small)
-    run_dbt(warehouse, instance)
+    built = run_dbt(warehouse, instance)
     first = compare_marts(warehouse)
+    assert_data_metadata(built, first, previous=None)
 
     # Later batches update earlier customers (moves) and orders (lifecycle).
     for _ in range(3):
         run_simulator(warehouse, instance, **small)
-    run_dbt(warehouse, instance)
+    built = run_dbt(warehouse, instance)
     want = compare_marts(warehouse)
+    assert_data_metadata(built, want, previous=first)
+    assert_published_marts_equal(warehouse, want)
 
     moved = want.dim_customers.merge(
         first.dim_customers, on="customer_id", suffixes=("", "_before")

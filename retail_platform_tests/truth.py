@@ -97,6 +97,8 @@ class Truth:
     fact_daily_sales: pd.DataFrame
     stg_orders: pd.DataFrame
     quarantine_counts: dict[str, dict[str, int]]
+    # distinct orders sold per order_date (an order may hold several products)
+    orders_per_day: dict
 
 
 def compute(customers: pd.DataFrame, products: pd.DataFrame, orders: pd.DataFrame) -> Truth:
@@ -201,4 +203,5 @@ def compute(customers: pd.DataFrame, products: pd.DataFrame, orders: pd.DataFram
             drop=True
         ),
         counts,
+        items.groupby("order_date").order_id.nunique().to_dict(),
     )

@@ -1,9 +1,10 @@
 """dbt staging and marts as Dagster assets.
 
 The translator derives everything from the dbt project itself: the top folder under
-`models/` (staging, marts) is both the asset group and the key prefix, and every
-model is eagerly automated unless its `meta.dagster.automation` says `none`.
-Sources map onto the raw assets through `meta.dagster.asset_key` in their yml.
+`models/` (staging, marts) is both the asset group and the key prefix, every model is
+eagerly automated, and `meta.dagster.freshness` (dbt_project.yml) becomes the asset's
+`FreshnessPolicy`. Sources map onto the raw assets through `meta.dagster.asset_key`
+in their yml.
 """
 
 import hashlib
@@ -12,16 +13,27 @@ import shutil
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from dagster import AssetExecutionContext, AssetKey, AssetSpec, AutomationCondition
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    AssetSpec,
+    AutomationCondition,
+    FreshnessPolicy,
+)
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
+from retail_platform.assets.dbt_metadata import with_data_metadata
 from retail_platform.assets.keys import WAREHOUSE_POOL, WAREHOUSE_RETRY
 from retail_platform.project import dbt_project
 from retail_platform.retention import RETENTION_ENV, prune_paths, retention_window
 from retail_platform.warehouse.base import Warehouse
+
+# Where dagster-dbt keeps the DbtProject in each spec's metadata.
+DAGSTER_DBT_PROJECT_KEY = "dagster_dbt/project"
 
 
 class RetailDbtTranslator(DagsterDbtTranslator):
@@ -33,11 +45,20 @@ class RetailDbtTranslator(DagsterDbtTranslator):
         if props["resource_type"] not in ("model", "seed", "snapshot"):
             return spec  # sources keep the key their yml gives them
         layer = props["fqn"][1] if len(props["fqn"]) > 2 else "default"
-        automation = props.get("meta", {}).get("dagster", {}).get("automation", "eager")
+        freshness = props.get("meta", {}).get("dagster", {}).get("freshness")
         return spec.replace_attributes(
             key=AssetKey([layer, props["name"]]),
             group_name=layer,
-            automation_condition=AutomationCondition.eager() if automation == "eager" else None,
+            automation_condition=AutomationCondition.eager(),
+            freshness_policy=FreshnessPolicy.time_window(
+                warn_window=timedelta(minutes=freshness["warn_after_minutes"]),
+                fail_window=timedelta(minutes=freshness["fail_after_minutes"]),
+            )
+            if freshness
+            else None,
+            # The DbtProject object is bookkeeping that the UI can only show as
+            # "(unserializable)"; the resource has the project dir already.
+            metadata={k: v for k, v in spec.metadata.items() if k != DAGSTER_DBT_PROJECT_KEY},
         )
 
 
@@ -119,4 +140,6 @@ def retail_dbt_models(
                 context=context,
                 target_path=target_path,
             )
-        yield from invocation.stream()
+        events = invocation.stream()
+        # dbt has exited (the DuckDB file is free): add what the data looks like.
+        yield from with_data_metadata(context, events, invocation.manifest, warehouse)

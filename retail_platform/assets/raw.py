@@ -7,7 +7,6 @@ exactly when the row count does, which is what eager dbt automation reacts to.
 
 import warnings
 from collections.abc import Iterator
-from datetime import timedelta
 
 from dagster import (
     AssetExecutionContext,
@@ -16,7 +15,6 @@ from dagster import (
     AssetSpec,
     BetaWarning,
     DataVersion,
-    FreshnessPolicy,
     MetadataValue,
     ObserveResult,
     multi_observable_source_asset,
@@ -29,18 +27,14 @@ from retail_platform.warehouse.base import RAW_TABLES, TableState, Warehouse
 # `DataVersion` becomes, so an observation logged by another op counts the same.
 DATA_VERSION_TAG = "dagster/data_version"
 
-# Raw data older than this is stale: the generate schedule (or another writer) stopped.
-# Evaluated by Dagster's freshness daemon from the observations, with no run.
-RAW_FRESHNESS = FreshnessPolicy.time_window(
-    fail_window=timedelta(hours=24), warn_window=timedelta(hours=1)
-)
-
 RAW_SPECS = [
     AssetSpec(
         RAW_KEYS[table],
         deps=[SIMULATOR_KEYS[table.removeprefix("raw_")]],
         group_name="raw",
-        freshness_policy=RAW_FRESHNESS,
+        # No FreshnessPolicy: Dagster evaluates one from materializations only, so an
+        # observed source stays "unknown". The marts carry it (end to end); here the
+        # observations' `dagster/last_updated_timestamp` shows when rows last arrived.
         description=f"Append-only landing table raw.{table}: load_label, loaded_at, JSON payload.",
     )
     for table in RAW_TABLES

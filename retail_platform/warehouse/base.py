@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from abc import abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -136,6 +136,20 @@ class Warehouse(ConfigurableResource):
     @abstractmethod
     def query(self, sql: str, params: Sequence[object] = ()) -> list[tuple]:
         """Run a read query with bound parameters; return all rows."""
+
+    @abstractmethod
+    def read_marts(self, sql: str) -> tuple[list[str], list[tuple]]:
+        """(column names, rows) of a read query over the marts, without disturbing the
+        platform's writers (`retail-sim query`)."""
+
+    def publish_marts(self, tables: Mapping[str, Sequence[str]]) -> dict[str, tuple[int, int]]:
+        """Publish these marts for readers that must not touch the warehouse (snapshots.py).
+
+        `tables` maps each mart to its key columns (maybe none); the result holds (new rows,
+        changed rows) of each keyed mart since its last publication. A server (StarRocks)
+        needs no copy: readers query it, and there is nothing to compare with (empty).
+        """
+        return {}
 
     @abstractmethod
     def dbt_env(self) -> dict[str, str]:

@@ -3,13 +3,13 @@
 DuckDB allows one writing process per file. Connections are opened per operation and
 closed at once, and a lock held by another process (a concurrent run, the CLI, dbt)
 is waited for with backoff up to ``lock_timeout_seconds`` before a clear error.
-Dagster pools in ``dagster.yaml`` keep our own runs from competing in the first place.
+Dagster pools in ``instance/dagster.yaml`` keep our own runs from competing in the first place.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
@@ -18,6 +18,7 @@ from pathlib import Path
 import pyarrow as pa
 from pydantic import Field
 
+from retail_platform import snapshots
 from retail_platform.warehouse.base import (
     RAW_SCHEMA,
     RAW_TABLES,
@@ -222,6 +223,20 @@ class DuckDBWarehouse(Warehouse):
                 raise WarehouseError(
                     f"{self.describe()}: {str(exc).splitlines()[0]} (run `retail-sim init` or `make setup`)"
                 ) from None
+
+    @property
+    def snapshot_dir(self) -> Path:
+        return snapshots.snapshot_dir(self.file)
+
+    def read_marts(self, sql: str) -> tuple[list[str], list[tuple]]:
+        try:
+            return snapshots.query(sql, self.snapshot_dir)
+        except FileNotFoundError as exc:
+            raise WarehouseError(str(exc)) from None
+
+    def publish_marts(self, tables: Mapping[str, Sequence[str]]) -> dict[str, tuple[int, int]]:
+        with self.connect() as con:
+            return snapshots.publish(con, tables, self.snapshot_dir)
 
     def dbt_env(self) -> dict[str, str]:
         return {"RETAIL_WAREHOUSE": "duckdb", "RETAIL_DUCKDB_PATH": str(self.file)}

@@ -130,6 +130,12 @@ class StarRocksWarehouse(Warehouse):
             cur.execute(sql, tuple(params) or None)
             return list(cur.fetchall())
 
+    def read_marts(self, sql: str) -> tuple[list[str], list[tuple]]:
+        # A server: readers and writers do not block each other.
+        with self._cursor() as cur:
+            cur.execute(sql)
+            return [d[0] for d in cur.description or ()], list(cur.fetchall())
+
     def dbt_env(self) -> dict[str, str]:
         return {
             "RETAIL_WAREHOUSE": "starrocks",

@@ -690,6 +690,7 @@ class RunLedger:
 
 def footprint(home: Path, warehouse: Path) -> dict[str, int]:
     """Bytes of what the platform keeps besides the warehouse data."""
+    from retail_platform.snapshots import snapshot_dir
     from retail_platform.warehouse.base import WarehouseError
     from retail_platform.warehouse.duckdb import DuckDBWarehouse
 
@@ -718,6 +719,8 @@ def footprint(home: Path, warehouse: Path) -> dict[str, int]:
         "  compute logs": du(home / "storage"),
         "dbt target": du(ROOT / "dbt_project" / "target"),
         "dbt logs": du(ROOT / "dbt_project" / "logs"),
+        # The marts' copies for readers grow with the marts (data): shown, not in the total.
+        " marts copies": du(snapshot_dir(warehouse)),
     }
     # Bookkeeping tables, in bytes of their values: the label ledger, the dbt watermark
     # log, the simulator's batch log (one small row a batch: the story's state, kept).

@@ -30,9 +30,13 @@
     {{ return('delete+insert') }}
 {%- endmacro %}
 
-{% macro default__upsert_strategy() -%}
+{% macro starrocks__upsert_strategy() -%}
     {#- StarRocks: `default` inserts; into a Primary Key table that is an upsert -#}
     {{ return('default') }}
+{%- endmacro %}
+
+{% macro default__upsert_strategy() -%}
+    {{ exceptions.raise_compiler_error("upsert_strategy is not implemented for " ~ adapter.type()) }}
 {%- endmacro %}
 
 
@@ -44,8 +48,12 @@
     {{ return('append') }}
 {%- endmacro %}
 
-{% macro default__append_strategy() -%}
+{% macro starrocks__append_strategy() -%}
     {{ return('default') }}
+{%- endmacro %}
+
+{% macro default__append_strategy() -%}
+    {{ exceptions.raise_compiler_error("append_strategy is not implemented for " ~ adapter.type()) }}
 {%- endmacro %}
 
 
@@ -59,17 +67,6 @@
     cast('1970-01-01 00:00:00' as {{ timestamp_type() }})
 {%- endmacro %}
 
-{% macro timestamp_type() -%}
-    {{ return(adapter.dispatch('timestamp_type', 'retail')()) }}
-{%- endmacro %}
-
-{% macro duckdb__timestamp_type() -%}
-    timestamp
-{%- endmacro %}
-
-{% macro default__timestamp_type() -%}
-    datetime
-{%- endmacro %}
 
 
 {#-
@@ -164,7 +161,7 @@
     )
 {%- endmacro %}
 
-{% macro default__create_watermark_table() -%}
+{% macro starrocks__create_watermark_table() -%}
     create table if not exists {{ watermark_relation() }} (
         model_name varchar(128) not null,
         processed_through datetime,
@@ -172,6 +169,10 @@
     )
     duplicate key (model_name)
     distributed by hash (model_name) buckets 1
+{%- endmacro %}
+
+{% macro default__create_watermark_table() -%}
+    {{ exceptions.raise_compiler_error("create_watermark_table is not implemented for " ~ adapter.type()) }}
 {%- endmacro %}
 
 

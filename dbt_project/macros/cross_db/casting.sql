@@ -12,6 +12,10 @@
     try_cast({{ expression }} as {{ data_type }})
 {%- endmacro %}
 
-{% macro default__cast_or_null(expression, data_type) -%}
+{% macro starrocks__cast_or_null(expression, data_type) -%}
     cast({{ expression }} as {{ data_type }})
+{%- endmacro %}
+
+{% macro default__cast_or_null(expression, data_type) -%}
+    {{ exceptions.raise_compiler_error("cast_or_null is not implemented for " ~ adapter.type()) }}
 {%- endmacro %}

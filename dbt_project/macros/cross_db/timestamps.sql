@@ -1,8 +1,12 @@
 {#
-    parse_utc_ts(expr): an ISO-8601 text timestamp -> timestamp in UTC (no zone).
-    Accepts `2026-01-01T08:30:00Z`, `2026-01-01 09:30:00+01:00`,
-    `2026-01-01T03:30:00-05:00` and `2026-01-01T08:30:00` (no zone means UTC).
-    Text that is not a timestamp gives null.
+    Timestamps, read and stored the same way on every warehouse:
+
+      parse_utc_ts(expr): an ISO-8601 text timestamp -> timestamp in UTC (no zone).
+        Accepts `2026-01-01T08:30:00Z`, `2026-01-01 09:30:00+01:00`,
+        `2026-01-01T03:30:00-05:00` and `2026-01-01T08:30:00` (no zone means UTC).
+        Text that is not a timestamp gives null.
+      timestamp_type():  the type of a timestamp without zone (the run stamps,
+        macros/incremental.sql).
 #}
 {% macro parse_utc_ts(expression) -%}
     {{ return(adapter.dispatch('parse_utc_ts', 'retail')(expression)) }}
@@ -34,4 +38,21 @@
 
 {% macro default__parse_utc_ts(expression) -%}
     {{ exceptions.raise_compiler_error("parse_utc_ts is not implemented for " ~ adapter.type()) }}
+{%- endmacro %}
+
+
+{% macro timestamp_type() -%}
+    {{ return(adapter.dispatch('timestamp_type', 'retail')()) }}
+{%- endmacro %}
+
+{% macro duckdb__timestamp_type() -%}
+    timestamp
+{%- endmacro %}
+
+{% macro starrocks__timestamp_type() -%}
+    datetime
+{%- endmacro %}
+
+{% macro default__timestamp_type() -%}
+    {{ exceptions.raise_compiler_error("timestamp_type is not implemented for " ~ adapter.type()) }}
 {%- endmacro %}

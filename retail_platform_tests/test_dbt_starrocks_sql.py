@@ -109,7 +109,7 @@ def starrocks_manifest(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 @pytest.fixture(scope="session")
 def incremental_manifest(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """The incremental branches rendered (macros/is_incremental.sql: assume_incremental)."""
+    """The incremental branches rendered (macros/incremental.sql: assume_incremental)."""
     work = tmp_path_factory.mktemp("dbt_starrocks_incremental")
     return compile_for_starrocks(work, "--vars", '{"assume_incremental": true}')
 
@@ -132,9 +132,12 @@ def compiled_models(starrocks_manifest: dict, incremental_manifest: dict) -> dic
 
 
 def test_incremental_branches_are_checked_too(compiled_models: dict[str, str]) -> None:
-    # The models that read only their new rows: their incremental SQL differs.
-    for name in ("int_orders_parsed", "int_orders_classified", "stg_orders", "fact_daily_sales"):
-        assert f"{name}:incremental" in compiled_models
+    # The models that read only their new rows (macros/incremental.sql): their
+    # incremental SQL differs, with the lookups of what they hold left as subqueries.
+    for name in ("int_order_items", "int_orders_classified", "int_order_lines", "int_daily_sales"):
+        assert (
+            "_stamp > coalesce((select max(_stamp) from" in compiled_models[f"{name}:incremental"]
+        )
     assert "load_label in (select" in compiled_models["int_orders_parsed:incremental"]
 
 
@@ -179,7 +182,7 @@ def test_starrocks_sql_reads_json_with_starrocks_functions(
 
 def test_models_read_and_write_the_contract_databases(compiled_models: dict[str, str]) -> None:
     assert "`raw`.`raw_orders`" in compiled_models["int_orders_parsed"]
-    assert "`staging`.`stg_order_items`" in compiled_models["fact_daily_sales"]
+    assert "`staging`.`int_daily_sales`" in compiled_models["fact_daily_sales"]
 
 
 def test_dimensions_are_primary_key_tables(starrocks_manifest: dict) -> None:
@@ -202,7 +205,10 @@ def test_every_table_model_sets_keys_and_buckets(starrocks_manifest: dict) -> No
     missing = []
     for node in starrocks_manifest["nodes"].values():
         config = node.get("config", {})
-        if node["resource_type"] != "model" or config.get("materialized") != "table":
+        if node["resource_type"] != "model" or config.get("materialized") not in (
+            "table",
+            "incremental",
+        ):
             continue
         if not (config.get("keys") and config.get("distributed_by") and config.get("buckets")):
             missing.append(node["name"])
@@ -210,11 +216,29 @@ def test_every_table_model_sets_keys_and_buckets(starrocks_manifest: dict) -> No
 
 
 def test_fact_is_keyed_by_day_and_product(starrocks_manifest: dict) -> None:
-    (fact,) = (
-        node for node in starrocks_manifest["nodes"].values() if node["name"] == "fact_daily_sales"
+    models = {
+        node["name"]: node
+        for node in starrocks_manifest["nodes"].values()
+        if node["resource_type"] == "model"
+    }
+    assert models["fact_daily_sales"]["config"]["keys"] == ["order_date", "product_id"]
+    # The fact is a view of int_daily_sales, the table keyed alike.
+    assert "`staging`.`int_daily_sales`" in models["fact_daily_sales"]["compiled_code"]
+    assert models["int_daily_sales"]["config"]["keys"] == ["order_date", "product_id"]
+
+
+def test_models_deleting_by_subquery_are_primary_key_tables(starrocks_manifest: dict) -> None:
+    # StarRocks takes DELETE ... WHERE col IN (subquery) on Primary Key tables only.
+    deleting = {
+        node["name"]: node["config"]
+        for node in starrocks_manifest["nodes"].values()
+        if node["resource_type"] == "model"
+        and any("delete_changed" in hook["sql"] for hook in node["config"]["pre-hook"])
+    }
+    assert {"int_order_lines", "int_daily_sales"} <= set(deleting)
+    assert {name: c["table_type"] for name, c in deleting.items()} == dict.fromkeys(
+        deleting, "PRIMARY"
     )
-    assert fact["config"]["keys"] == ["order_date", "product_id"]
-    assert fact["config"]["table_type"] in ("PRIMARY", "DUPLICATE")
 
 
 def test_the_sql_check_catches_broken_sql() -> None:

@@ -1,5 +1,6 @@
 """The lineage graph as a reader would draw it: simulator -> raw -> staging -> marts."""
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -63,6 +64,29 @@ def test_one_graph_from_simulator_to_marts(defs):
                 seen.add(parent)
                 todo.append(parent)
     assert {"raw/raw_orders", "simulator/orders"} <= seen
+
+
+def test_dbt_layers_flow_one_way():
+    """raw -> intermediate -> staging -> marts: no model reads a later layer. (The
+    intermediate models are in the `staging` asset group: this reads dbt's own graph.)"""
+    from retail_platform.project import dbt_project
+
+    nodes = json.loads(dbt_project.manifest_path.read_text())["nodes"]
+    order = {"intermediate": 1, "staging": 2, "marts": 3}
+
+    def layer(unique_id: str) -> str:
+        fqn = nodes[unique_id]["fqn"]
+        return "intermediate" if "intermediate" in fqn else fqn[1]
+
+    models = [uid for uid, node in nodes.items() if node["resource_type"] == "model"]
+    backwards = [
+        (uid, parent)
+        for uid in models
+        for parent in nodes[uid]["depends_on"]["nodes"]
+        if parent in nodes and order[layer(parent)] > order[layer(uid)]
+    ]
+    assert not backwards, f"models reading a later layer: {backwards}"
+    assert {layer(uid) for uid in models} == set(order)
 
 
 def test_groups_and_automation(defs):

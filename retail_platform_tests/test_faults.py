@@ -116,11 +116,12 @@ def test_primary_key_checks_catch_duplicate_and_null_keys(warehouse, instance, t
 
     run_simulator(warehouse, instance, customers=30, products=5, orders=100, dirty_rate=0.0)
     run_dbt(warehouse, instance)
-    # What a wrong model would write: a repeated customer, an item line without a number.
+    # What a wrong model would write: a repeated customer, an item line without a number
+    # (in the table that staging.stg_order_items is a view of).
     warehouse.query("insert into marts.dim_customers select * from marts.dim_customers limit 1")
     warehouse.query(
-        "insert into staging.stg_order_items select * replace (null as line_number) "
-        "from staging.stg_order_items limit 1"
+        "insert into staging.int_order_lines select * replace (null as line_number) "
+        "from staging.int_order_lines limit 1"
     )
     env = {**os.environ, **warehouse.dbt_env()}
     tested = subprocess.run(

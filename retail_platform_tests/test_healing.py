@@ -270,30 +270,39 @@ def test_ledger_remembers_labels_for_the_window_only(warehouse):
     assert labels == {"new_label"}
 
 
-def test_watermark_log_keeps_the_window_only(warehouse, instance, monkeypatch):
+def test_watermarks_are_the_models_own_rows(warehouse, instance):
+    """dbt keeps no bookkeeping beside its models, so nothing of it grows with the runs:
+    what each incremental model has taken in is the run stamp on its own rows
+    (macros/incremental.sql), and the contract's tables show none of it."""
+    import json
+
+    from retail_platform.project import dbt_project
     from retail_platform_tests.test_marts import compare_marts, run_dbt, run_simulator
 
-    run_simulator(warehouse, instance, customers=30, products=5, orders=100, dirty_rate=0.0)
-    run_dbt(warehouse, instance)
-    models = {
-        r[0] for r in warehouse.query("select model_name from staging.incremental_watermarks")
-    }
-    assert "stg_orders" in models
-    # Rows of a model that last ran two hours ago: past a one-hour window.
-    warehouse.query(
-        "update staging.incremental_watermarks set recorded_at = recorded_at - interval 2 hour"
-    )
-    monkeypatch.setenv("RETAIL_RETENTION_MINUTES", "60")
-    run_simulator(warehouse, instance, customers=30, products=5, orders=100, dirty_rate=0.0)
-    run_dbt(warehouse, instance)
-    ages = warehouse.query(
-        "select model_name, max(recorded_at) - min(recorded_at) from staging.incremental_watermarks group by 1"
-    )
-    # Each model holds only this run's row now, and the marts are still right.
-    assert {name for name, _ in ages} == models
-    assert all(spread == timedelta(0) for _, spread in ages)
-    assert len(warehouse.query("select * from staging.incremental_watermarks")) == len(models)
+    for _ in range(2):
+        run_simulator(warehouse, instance, customers=30, products=5, orders=100, dirty_rate=0.0)
+        run_dbt(warehouse, instance)
     compare_marts(warehouse)
+
+    nodes = json.loads(dbt_project.manifest_path.read_text())["nodes"].values()
+    models = {
+        (node["schema"], node["alias"]): node["config"]["materialized"]
+        for node in nodes
+        if node["resource_type"] == "model"
+    }
+    relations = warehouse.query(
+        "select table_schema, table_name from information_schema.tables "
+        "where table_schema in ('staging', 'marts')"
+    )
+    assert set(relations) == set(models)  # no watermark log, no table of dbt's own
+    stamped = {
+        (schema, table)
+        for schema, table in warehouse.query(
+            "select table_schema, table_name from information_schema.columns "
+            "where table_schema in ('staging', 'marts') and column_name = '_stamp'"
+        )
+    }
+    assert stamped == {relation for relation, kind in models.items() if kind == "incremental"}
 
 
 def dbt_killed_after_statement(warehouse, work: Path, statement: int) -> int:

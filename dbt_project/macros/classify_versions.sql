@@ -1,13 +1,24 @@
 {#-
-    The body of int_customers_classified and int_products_classified: every parsed row
-    of one entity with the reason it is set aside (`reason` null = clean).
+    The body of int_<entity>_classified: every parsed row of one entity with the reason
+    it is set aside (`reason`, null = clean) and whether it is its id's latest clean
+    version (`is_latest_version`: greatest updated_at; a quarantined row never counts).
 
-    Incremental: a run re-judges every version of each id that has new raw rows (whether
-    a row is a repeated copy depends on the id's earlier rows), plus the new rows without
-    an id, and the model upserts them by row_key. Orders add item and reference checks
-    and have a model of their own (int_orders_classified).
+    The reasons, the first that applies (docs/data_contract.md): the parse's own
+    (`malformed_json`, `missing_id`); `duplicate` (a payload seen before: only its first
+    copy counts); then the entity's content rules, which a model gives as a call block
+    `{% call(versions) classify_versions(...) %}`: a select of (row_key, content_reason)
+    over the rows of the CTE named `versions`. `columns` are the entity's columns to
+    carry (SQL expressions over the parsed row).
+
+    Incremental (macros/incremental.sql): a run re-judges, and the model upserts by
+    row_key, every version of each id that has new parsed rows (whether a row is a
+    copy, and which version is the latest, depend on the id's other versions), the new
+    rows without an id, and every version of each id whose verdict for one of the
+    `rejudged` reasons changes now: reasons that depend on other entities (an order's
+    customer that has since arrived clean). Only the versions whose verdict changes pull
+    their id in, so a reference that never resolves costs nothing downstream.
 -#}
-{% macro classify_versions(parsed_model, id_column, columns) %}
+{% macro classify_versions(parsed_model, id_column, columns, rejudged=[]) %}
 with
 
 parsed as (
@@ -21,23 +32,57 @@ new_rows as (
 
     select {{ id_column }}, row_key
     from parsed
-    where _parsed_at > {{ max_stamp(this, '_parsed_at') }}
+    where {{ stamped_after_this() }}
 
 ),
 
-scope as (
+{% if rejudged %}
+set_aside as (
+
+    select * from {{ this }}
+    where reason in ('{{ rejudged | join("', '") }}')
+
+),
+
+set_aside_content as (
+
+    {{ caller('set_aside') }}
+
+),
+
+verdict_changed as (
+
+    select set_aside.{{ id_column }}
+    from set_aside
+    left join set_aside_content
+        on set_aside.row_key = set_aside_content.row_key
+    where set_aside.reason <> coalesce(set_aside_content.content_reason, 'clean')
+
+),
+{% endif %}
+
+versions as (
 
     {{ rows_in_scope(
         'parsed', id_column,
-        ids='select distinct ' ~ id_column ~ ' from new_rows where ' ~ id_column ~ ' is not null',
+        ids='select distinct ' ~ id_column ~ ' from new_rows where ' ~ id_column ~ ' is not null'
+            ~ (' union select ' ~ id_column ~ ' from verdict_changed' if rejudged else ''),
         keys='select row_key from new_rows where ' ~ id_column ~ ' is null',
     ) }}
 
 ),
 {% else %}
-scope as (
+versions as (
 
     select * from parsed
+
+),
+{% endif %}
+
+{% if caller is defined %}
+content as (
+
+    {{ caller('versions') }}
 
 ),
 {% endif %}
@@ -51,39 +96,60 @@ numbered as (
             partition by payload_text
             order by loaded_at, load_label, copy_in_load
         ) as copy_number
-    from scope
+    from versions
 
 ),
 
-classified as (
+judged as (
 
     select
-        *,
+        numbered.*,
         case
-            when not is_object then 'malformed_json'
-            when {{ id_column }} is null then 'missing_id'
-            when copy_number > 1 then 'duplicate'
+            when numbered.parse_reason is not null then numbered.parse_reason
+            when numbered.copy_number > 1 then 'duplicate'
+            {%- if caller is defined %}
+            else content.content_reason
+            {%- endif %}
         end as reason
     from numbered
+    {%- if caller is defined %}
+    left join content
+        on numbered.row_key = content.row_key
+    {%- endif %}
+
+),
+
+latest_clean as (
+
+    select
+        row_key,
+        row_number() over (
+            partition by {{ id_column }}
+            order by updated_at desc, loaded_at desc, load_label desc, row_key desc
+        ) as version_rank
+    from judged
+    where reason is null
 
 ),
 
 final as (
 
     select
-        row_key,
-        load_label,
-        loaded_at,
-        payload_text,
-        {{ id_column }},
+        judged.row_key,
+        judged.load_label,
+        judged.loaded_at,
+        judged.payload_text,
+        judged.{{ id_column }},
         {%- for column in columns %}
         {{ column }},
         {%- endfor %}
-        updated_at,
-        reason,
-        _parsed_at,
-        {{ run_stamp() }} as _classified_at
-    from classified
+        judged.updated_at,
+        judged.reason,
+        coalesce(latest_clean.version_rank = 1, false) as is_latest_version,
+        {{ run_stamp() }} as _stamp
+    from judged
+    left join latest_clean
+        on judged.row_key = latest_clean.row_key
 
 )
 
@@ -105,3 +171,14 @@ select * from final
     inner join ({{ keys }}) as scope_keys on {{ source }}.row_key = scope_keys.row_key
     where {{ source }}.{{ id_column }} is null
 {%- endmacro %}
+
+
+{#- The body of quarantine_<entity>: the rows of `classified_model` set aside, with the
+    reason. A view: a row's verdict can change (a customer that arrives later clears an
+    order; a copy loaded late with an earlier loaded_at makes a row the duplicate), so
+    this is never a second copy that could drift. -#}
+{% macro quarantined_rows(classified_model) %}
+select load_label, loaded_at, reason, payload_text
+from {{ ref(classified_model) }}
+where reason is not null
+{% endmacro %}

@@ -1,204 +1,134 @@
 {#
-    How the incremental models find their new rows, and how they write them.
+    How the models take in only what is new. This is the one place that says it.
 
-    1. Raw -> int_*_parsed: by load label. A run takes the raw rows whose `load_label`
-       the model's own table does not hold yet (`unprocessed_loads`). Not a
-       `loaded_at > max(loaded_at)` watermark: a load that commits late with an earlier
-       `loaded_at` (a concurrent or retried writer) would be missed by that. A load is
-       atomic per label (Stream Load label / DuckDB transaction), and an insert-select
-       reads one snapshot, so a label is either wholly in the table or not at all.
+    Where the state lives: only in the intermediate models (models/staging/intermediate),
+    in their own rows. The contract's staging tables and fact_daily_sales are views of
+    them, the dimensions tables rebuilt whole from staging; there is no other
+    bookkeeping table.
 
-    2. Inside the project: by run stamp. Every row a model writes carries the time of
-       the dbt run that wrote it (`run_stamp()`; runs on one warehouse never overlap).
-       An int model downstream reads the rows stamped after the newest stamp it already
-       holds. Models that keep exactly the contract's columns (stg_*, fact_daily_sales)
-       keep their watermark in a small log table instead (`watermark()`), written by a
-       post-hook in the same transaction as the data on DuckDB, and after it on
-       StarRocks: a failure there only means the next run redoes the same upserts.
+    The rule: a model takes in the batches of its input that it has not taken in yet.
+    What it has taken in is read off its own rows before it runs, and written into its
+    SQL as constants (so the warehouse skips the rest of the input by its min/max
+    statistics instead of reading the whole history).
 
-    3. Writing: `upsert_strategy()` replaces rows by `unique_key` (DuckDB delete+insert;
-       StarRocks `default` = insert into a Primary Key table, an upsert).
-       `append_strategy()` inserts. `delete_scope()` (pre-hook) deletes a set of keys
-       first, for models where a key can vanish (a day whose orders all got cancelled).
+    - Input is a model: a batch is a dbt run (`stamped_after_this()`). Every row a model
+      writes carries `_stamp`, the start of the run that (re)wrote it (`run_stamp()`).
+      Runs on one warehouse follow each other (Dagster's `warehouse` pool holds one)
+      and within a run a model runs after its inputs, so "not taken in yet" is
+      "stamped after the newest `_stamp` this model holds".
+    - Input is a raw table (int_*_parsed only): a batch is a load, named by its label
+      (`loads_not_in_this()`). Loads are stamped by their writers, not by us, and a
+      load may commit late with an earlier `loaded_at` (a retried or concurrent
+      writer), so no time orders them: "not taken in yet" is "a label this model does
+      not hold". A load is atomic per label (Stream Load label / DuckDB transaction)
+      and an insert-select reads one snapshot, so a label is wholly in or not at all.
+
+    What a model does with its new input: it works out everything that input touches,
+    and writes it again with the current stamp, so its own downstream sees it as new:
+    - int_*_parsed and int_order_items append (a raw row is parsed once);
+    - int_*_classified upsert, by row_key, every version of each id that has new rows
+      (macros/classify_versions.sql says why the whole id);
+    - int_order_lines and int_daily_sales delete the orders / days the new input
+      touches (`delete_changed()`, a pre-hook) and insert them recomputed, so a line or
+      a day that no longer exists goes.
+    Writing is each adapter's default incremental strategy: dbt-duckdb deletes the rows
+    of the model's `unique_key` (when it has one) then inserts; dbt-starrocks inserts,
+    which into a Primary Key table is an upsert.
+
+    Why a killed build never leaves a wrong table: a model's state is its rows, so it
+    commits with them (on DuckDB the pre-hook delete is in the same transaction). On
+    StarRocks a delete may commit without its insert: that leaves the newest stamp
+    where it was (or lower, and an order or day re-taken from there has no rows left
+    to double), so the next run takes the same input in again.
+    `dbt build --full-refresh` gives the same tables (retail_platform_tests/test_incremental.py).
+    Changing a model's columns needs one `--full-refresh` of it.
 #}
 
-{% macro upsert_strategy() -%}
-    {{ return(adapter.dispatch('upsert_strategy', 'retail')()) }}
-{%- endmacro %}
 
-{% macro duckdb__upsert_strategy() -%}
-    {{ return('delete+insert') }}
-{%- endmacro %}
-
-{% macro starrocks__upsert_strategy() -%}
-    {#- StarRocks: `default` inserts; into a Primary Key table that is an upsert -#}
-    {{ return('default') }}
-{%- endmacro %}
-
-{% macro default__upsert_strategy() -%}
-    {{ exceptions.raise_compiler_error("upsert_strategy is not implemented for " ~ adapter.type()) }}
-{%- endmacro %}
-
-
-{% macro append_strategy() -%}
-    {{ return(adapter.dispatch('append_strategy', 'retail')()) }}
-{%- endmacro %}
-
-{% macro duckdb__append_strategy() -%}
-    {{ return('append') }}
-{%- endmacro %}
-
-{% macro starrocks__append_strategy() -%}
-    {{ return('default') }}
-{%- endmacro %}
-
-{% macro default__append_strategy() -%}
-    {{ exceptions.raise_compiler_error("append_strategy is not implemented for " ~ adapter.type()) }}
-{%- endmacro %}
-
-
-{#- The time of this dbt run, as a timestamp literal (UTC). -#}
+{#- The start of this dbt run: the stamp of every row it writes. -#}
 {% macro run_stamp() -%}
-    cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}' as {{ timestamp_type() }})
+    {{ stamp_literal(run_started_at) }}
 {%- endmacro %}
 
-{#- Before any run: the stamp a model that holds nothing yet has seen. -#}
-{% macro epoch_stamp() -%}
-    cast('1970-01-01 00:00:00' as {{ timestamp_type() }})
+{% macro stamp_literal(moment) -%}
+    cast('{{ moment if moment is string else moment.strftime("%Y-%m-%d %H:%M:%S.%f") }}' as {{ timestamp_type() }})
 {%- endmacro %}
 
+{#- A filter on a model input: its rows stamped after the newest stamp this model holds. -#}
+{% macro stamped_after_this() -%}
+    _stamp > {{ newest_stamp() }}
+{%- endmacro %}
 
-
-{#-
-    A filter on `source_relation`: the raw rows of loads `relation` has not taken in
-    yet (see 1. above). The new labels are looked up first (a scan of the label column
-    only) and written into the filter as constants, so the warehouse reads the payloads
-    of those loads only (zone maps / min-max pruning), not of the whole history.
-    A label committed after the lookup waits for the next run.
--#}
-{% macro unprocessed_loads(source_relation, relation) -%}
-    {%- set lookup -%}
-        select distinct load_label from {{ source_relation }}
-        where load_label not in (select distinct load_label from {{ relation }})
-    {%- endset -%}
-    {%- if flags.WHICH == 'compile' and not flags.POPULATE_CACHE -%}
-        {#- compiling without a warehouse (see is_incremental.sql): the same filter, unresolved -#}
-        load_label in ({{ lookup }})
+{% macro newest_stamp() -%}
+    {%- set lookup = 'select max(_stamp) from ' ~ this -%}
+    {%- set epoch = stamp_literal('1970-01-01 00:00:00') -%}
+    {%- if offline_compile() -%}
+        coalesce(({{ lookup }}), {{ epoch }})
     {%- else -%}
-    {%- set labels = run_query(lookup).columns[0].values() | list if execute else [] -%}
-    {#- Only labels of the load-label charset are written into SQL; any other value (a
-        foreign writer's) keeps the subquery form, so no data ever becomes SQL text. -#}
+        {%- set newest = run_query(lookup).columns[0].values()[0] if execute else none -%}
+        {{ stamp_literal(newest) if newest is not none else epoch }}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- A filter on a raw table: its rows of loads this model does not hold yet. The new
+    labels are looked up first (a scan of the label column only). Only labels of the
+    load-label charset are written into SQL; any other value (a foreign writer's) keeps
+    the subquery form, so no data ever becomes SQL text. A label committed after the
+    lookup waits for the next run. -#}
+{% macro loads_not_in_this(raw_table) -%}
+    {%- set lookup -%}
+        select distinct load_label from {{ raw_table }}
+        where load_label not in (select distinct load_label from {{ this }})
+    {%- endset -%}
+    {%- set labels = [] if offline_compile() or not execute else run_query(lookup).columns[0].values() | list -%}
     {%- set safe = [] -%}
-    {%- for label in labels -%}
-        {%- if label is string and modules.re.fullmatch('[A-Za-z0-9_]{1,128}', label) -%}
-            {%- do safe.append(label) -%}
-        {%- endif -%}
+    {%- for label in labels if label is string and modules.re.fullmatch('[A-Za-z0-9_]{1,128}', label) -%}
+        {%- do safe.append(label) -%}
     {%- endfor -%}
-    {%- if labels and safe | length < labels | length -%}
+    {%- if offline_compile() or safe | length < labels | length -%}
         load_label in ({{ lookup }})
     {%- elif labels -%}
         load_label in ({% for label in safe | sort %}'{{ label }}'{{ ", " if not loop.last }}{% endfor %})
     {%- else -%}
         1 = 0
     {%- endif -%}
+{%- endmacro %}
+
+
+{#- The distinct `column` values of `input`'s rows stamped after this model's newest:
+    what its new input touches (orders, days). -#}
+{% macro changed(input, column) -%}
+    select distinct {{ column }}
+    from {{ input }}
+    where {{ stamped_after_this() }}
+        and {{ column }} is not null
+{%- endmacro %}
+
+{#- Pre-hook: on an incremental run, delete this model's rows of what its new input
+    touches, so the model inserts them whole again. StarRocks takes DELETE ... WHERE
+    col IN (subquery) on Primary Key tables only: these models are ones. -#}
+{% macro delete_changed(input, column) -%}
+    {%- if is_incremental() -%}
+        delete from {{ this }} where {{ column }} in ({{ changed(input, column) }})
     {%- endif -%}
-{%- endmacro %}
-
-{#- The newest run stamp in `column` of `relation` (the epoch when it is empty). -#}
-{% macro max_stamp(relation, column) -%}
-    (select coalesce(max({{ column }}), {{ epoch_stamp() }}) from {{ relation }})
-{%- endmacro %}
-
-
-{#- The watermark log: one row per (model, run), the input stamp the model took in. -#}
-{% macro watermark_relation() -%}
-    {{ return(api.Relation.create(schema='staging', identifier='incremental_watermarks')) }}
-{%- endmacro %}
-
-{#- The newest input stamp the current model has taken in. -#}
-{% macro watermark() -%}
-    (
-        select coalesce(max(processed_through), {{ epoch_stamp() }})
-        from {{ watermark_relation() }}
-        where model_name = '{{ this.name }}'
-    )
-{%- endmacro %}
-
-{#- Post-hook: the current model has taken in `relation` up to its newest `column`. -#}
-{% macro record_watermark(relation, column) -%}
-    insert into {{ watermark_relation() }} (model_name, processed_through, recorded_at)
-    select '{{ this.name }}', max({{ column }}), {{ run_stamp() }}
-    from {{ relation }}
-{%- endmacro %}
-
-{#- on-run-start: forget log rows older than the platform's retention window, which
-    Dagster passes in RETAIL_RETENTION_MINUTES (retention.py; dbt run by hand prunes
-    nothing). A model that did not run for that long finds no watermark and takes in
-    all rows once more: its upserts and delete_scope make that a slower run, not a
-    wrong one. Column < literal: the only form StarRocks' DELETE on a Duplicate Key
-    table takes. -#}
-{% macro prune_watermarks() -%}
-    {%- set minutes = env_var('RETAIL_RETENTION_MINUTES', '') -%}
-    {%- if minutes -%}
-    {%- set cutoff = run_started_at - modules.datetime.timedelta(minutes=minutes | float) -%}
-    delete from {{ watermark_relation() }}
-    where recorded_at < '{{ cutoff.strftime("%Y-%m-%d %H:%M:%S") }}'
-    {%- else -%}
-    select 1
-    {%- endif -%}
-{%- endmacro %}
-
-{#- on-run-start: the log table. Append-only, so parallel models never conflict. -#}
-{% macro create_watermark_table() -%}
-    {{ return(adapter.dispatch('create_watermark_table', 'retail')()) }}
-{%- endmacro %}
-
-{% macro duckdb__create_watermark_table() -%}
-    create table if not exists {{ watermark_relation() }} (
-        model_name varchar not null,
-        processed_through timestamp,
-        recorded_at timestamp not null
-    )
-{%- endmacro %}
-
-{% macro starrocks__create_watermark_table() -%}
-    create table if not exists {{ watermark_relation() }} (
-        model_name varchar(128) not null,
-        processed_through datetime,
-        recorded_at datetime not null
-    )
-    duplicate key (model_name)
-    distributed by hash (model_name) buckets 1
-{%- endmacro %}
-
-{% macro default__create_watermark_table() -%}
-    {{ exceptions.raise_compiler_error("create_watermark_table is not implemented for " ~ adapter.type()) }}
 {%- endmacro %}
 
 
 {#-
-    Pre-hook: on an incremental run, delete the rows of `relation` whose `column` is
-    in `scope_sql` (a select of one column), so the model re-inserts them whole.
-    StarRocks Primary Key tables take DELETE ... WHERE col IN (subquery).
+    dbt's is_incremental(), except when dbt compiles without a warehouse
+    (`dbt compile --no-populate-cache`: the StarRocks SQL check, with no server). There
+    it never asks the warehouse (dbt's would connect): it renders the first build's SQL,
+    or with `--vars '{assume_incremental: true}'` the incremental SQL, whose lookups
+    above then stay subqueries.
 -#}
-{% macro delete_scope(column, scope_sql) -%}
-    {%- if is_incremental() -%}
-        delete from {{ this }} where {{ column }} in ({{ scope_sql }})
+{% macro is_incremental() -%}
+    {%- if execute and offline_compile() -%}
+        {{ return(var('assume_incremental', false) and model.config.materialized == 'incremental' and not should_full_refresh()) }}
+    {%- else -%}
+        {{ return(dbt.is_incremental()) }}
     {%- endif -%}
 {%- endmacro %}
 
-
-{#- One raw row: its load, its payload, and which identical copy within the load. -#}
-{% macro raw_row_key() -%}
-    md5(concat(load_label, '|', coalesce(payload_text, ''), '|', cast(copy_in_load as varchar)))
-{%- endmacro %}
-
-
-{#- The distinct `column` values of the rows of `relation` re-judged since the current
-    model's watermark (int_*_classified stamp every row they rewrite). -#}
-{% macro changed_since_watermark(relation, column) -%}
-    select distinct {{ column }}
-    from {{ relation }}
-    where _classified_at > {{ watermark() }}
-        and {{ column }} is not null
+{% macro offline_compile() -%}
+    {{ return(flags.WHICH == 'compile' and not flags.POPULATE_CACHE) }}
 {%- endmacro %}

@@ -1,16 +1,5 @@
--- One row per customer: its latest clean version (greatest updated_at), upserted
--- incrementally. See macros/latest_versions.sql.
+-- One row per customer: its latest clean version, judged in int_customers_classified.
 
-{{
-    config(
-        materialized='incremental',
-        unique_key='customer_id',
-        incremental_strategy=upsert_strategy(),
-        post_hook="{{ record_watermark(ref('int_customers_classified'), '_classified_at') }}",
-    )
-}}
-
-{{ latest_versions(
-    'int_customers_classified', 'customer_id',
-    ['first_name', 'last_name', 'email', 'city', 'country', 'signup_ts'],
-) }}
+select customer_id, first_name, last_name, email, city, country, signup_ts, updated_at
+from {{ ref('int_customers_classified') }}
+where is_latest_version

@@ -1,18 +1,16 @@
 -- The items of every raw order row that parsed (before the content checks), one row
--- per item with its 1-based position in `items`; append-only. A run unnests the
--- parsed rows stamped after the newest it already holds.
-
-{{ config(materialized='incremental', incremental_strategy=append_strategy()) }}
+-- per item with its 1-based position in `items`; append-only, unnesting the parsed
+-- rows it has not taken in yet (macros/incremental.sql).
 
 with
 
 orders as (
 
-    select row_key, order_id, payload, _parsed_at
+    select row_key, order_id, payload
     from {{ ref('int_orders_parsed') }}
     where parse_reason is null
     {% if is_incremental() %}
-        and _parsed_at > {{ max_stamp(this, '_parsed_at') }}
+        and {{ stamped_after_this() }}
     {% endif %}
 
 ),
@@ -33,7 +31,7 @@ final as (
         {{ cast_or_null(json_str('item', 'quantity'), 'int') }} as quantity,
         -- a price sent as a string ("12.50") converts like a number does
         {{ cast_or_null(json_str('item', 'unit_price'), 'decimal(12, 2)') }} as unit_price,
-        _parsed_at
+        {{ run_stamp() }} as _stamp
     from unnested
 
 )

@@ -1,0 +1,75 @@
+{#-
+    The body of int_<entity>_parsed: every row of the raw table `raw_table` once,
+    parsed and repaired; append-only, taking in the loads it does not hold yet
+    (macros/incremental.sql).
+
+    The model gives its entity's own columns as a call block: SQL expressions over
+    `payload`, e.g. `trim({{ json_str('payload', 'city') }}) as city`. Every entity
+    gets the same around them:
+      row_key        one raw row: its load, its payload, which identical copy in the load
+      load_label, loaded_at, payload_text (and `payload` itself with keep_payload),
+      is_object
+      <id_column>    the entity's id
+      updated_at     the version's time (UTC)
+      copy_in_load   identical rows of one load told apart
+      parse_reason   why the row is unusable before its content is even looked at
+                     (`malformed_json`, `missing_id`), null when it parsed
+      _stamp         the run that parsed it
+-#}
+{% macro parse_raw(raw_table, id_column, keep_payload=false) %}
+with
+
+source as (
+
+    select load_label, loaded_at, payload
+    from {{ source('raw', raw_table) }}
+    {% if is_incremental() %}
+    where {{ loads_not_in_this(source('raw', raw_table)) }}
+    {% endif %}
+
+),
+
+parsed as (
+
+    select
+        load_label,
+        loaded_at,
+        {%- if keep_payload %}
+        payload,
+        {%- endif %}
+        {{ json_text('payload') }} as payload_text,
+        {{ json_is_object('payload') }} as is_object,
+        {{ cast_or_null(json_str('payload', id_column), 'bigint') }} as {{ id_column }},
+        {{ caller() | trim | indent(8) }},
+        {{ parse_utc_ts(json_str('payload', 'updated_at')) }} as updated_at
+    from source
+
+),
+
+numbered as (
+
+    select
+        *,
+        row_number() over (
+            partition by load_label, payload_text order by loaded_at
+        ) as copy_in_load
+    from parsed
+
+),
+
+final as (
+
+    select
+        md5(concat(load_label, '|', coalesce(payload_text, ''), '|', cast(copy_in_load as varchar))) as row_key,
+        *,
+        case
+            when not is_object then 'malformed_json'
+            when {{ id_column }} is null then 'missing_id'
+        end as parse_reason,
+        {{ run_stamp() }} as _stamp
+    from numbered
+
+)
+
+select * from final
+{% endmacro %}

@@ -1,0 +1,39 @@
+-- Sales per day and product over each order's latest version, leaving out orders
+-- whose latest status is `cancelled`: marts.fact_daily_sales is a view of it.
+--
+-- Incremental (macros/incremental.sql): only the days of the orders re-judged since
+-- this model's newest stamp are recomputed: the order_date of every version of every
+-- order int_orders_classified stamped (that covers an order's old day and its new one
+-- when its latest version moved). Those days are deleted first (pre-hook), then
+-- recomputed whole from int_order_lines, so a day whose orders all got cancelled
+-- disappears.
+
+{{ config(pre_hook="{{ delete_changed(ref('int_orders_classified'), 'order_date') }}") }}
+
+with
+
+order_lines as (
+
+    select * from {{ ref('int_order_lines') }}
+    where status <> 'cancelled'
+    {% if is_incremental() %}
+        and order_date in ({{ changed(ref('int_orders_classified'), 'order_date') }})
+    {% endif %}
+
+),
+
+daily as (
+
+    select
+        order_date,
+        product_id,
+        count(distinct order_id) as order_count,
+        cast(sum(quantity) as bigint) as units_sold,
+        cast(sum(quantity * unit_price) as decimal(18, 2)) as revenue,
+        {{ run_stamp() }} as _stamp
+    from order_lines
+    group by order_date, product_id
+
+)
+
+select * from daily

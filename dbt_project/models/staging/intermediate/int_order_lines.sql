@@ -1,0 +1,47 @@
+-- The items of each order's latest clean version, with the order's date and status:
+-- staging.stg_order_items is a view of it.
+--
+-- Incremental (macros/incremental.sql): int_orders_classified stamps every version of
+-- an order it re-judges, so the orders it stamped since this model's newest stamp are
+-- the ones that may have changed: their lines are deleted (pre-hook) and their latest
+-- version's lines inserted, so a line the new version no longer has goes too.
+
+{{ config(pre_hook="{{ delete_changed(ref('int_orders_classified'), 'order_id') }}") }}
+
+with
+
+latest_versions as (
+
+    select row_key, order_date, status
+    from {{ ref('int_orders_classified') }}
+    where is_latest_version
+    {% if is_incremental() %}
+        and {{ stamped_after_this() }}
+    {% endif %}
+
+),
+
+items as (
+
+    select * from {{ ref('int_order_items') }}
+
+),
+
+final as (
+
+    select
+        items.order_id,
+        items.line_number,
+        items.product_id,
+        items.quantity,
+        items.unit_price,
+        latest_versions.order_date,
+        latest_versions.status,
+        {{ run_stamp() }} as _stamp
+    from items
+    inner join latest_versions
+        on items.row_key = latest_versions.row_key
+
+)
+
+select * from final

@@ -722,11 +722,10 @@ def footprint(home: Path, warehouse: Path) -> dict[str, int]:
         # The marts' copies for readers grow with the marts (data): shown, not in the total.
         " marts copies": du(snapshot_dir(warehouse)),
     }
-    # Bookkeeping tables, in bytes of their values: the label ledger, the dbt watermark
-    # log, the simulator's batch log (one small row a batch: the story's state, kept).
+    # Bookkeeping tables, in bytes of their values: the label ledger (dbt keeps none of
+    # its own: its incremental state is the run stamp on the models' rows).
     sql = {
         "ledger raw._loads": "select coalesce(sum(length(label) + length(table_name) + 16), 0) from raw._loads",
-        "watermarks": "select coalesce(sum(length(model_name) + 16), 0) from staging.incremental_watermarks",
     }
     wh = DuckDBWarehouse(path=str(warehouse))
     for name, query in sql.items():

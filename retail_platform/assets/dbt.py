@@ -29,7 +29,7 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_as
 from retail_platform.assets.dbt_metadata import with_data_metadata
 from retail_platform.assets.keys import WAREHOUSE_POOL, WAREHOUSE_RETRY
 from retail_platform.project import dbt_project
-from retail_platform.retention import RETENTION_ENV, prune_paths, retention_window
+from retail_platform.retention import prune_paths, retention_window
 from retail_platform.warehouse.base import Warehouse
 
 # Where dagster-dbt keeps the DbtProject in each spec's metadata.
@@ -128,9 +128,7 @@ def partial_parse_target(context: AssetExecutionContext, env: Mapping[str, str])
 def retail_dbt_models(
     context: AssetExecutionContext, dbt: DbtCliResource, warehouse: Warehouse
 ) -> Iterator[Any]:
-    # The window also bounds dbt's own bookkeeping (macros/incremental.sql: watermarks).
-    window_minutes = retention_window().total_seconds() / 60
-    env = {**warehouse.dbt_env(), RETENTION_ENV: f"{window_minutes:g}"}
+    env = warehouse.dbt_env()
     with partial_parse_target(context, env) as target_path:
         with environment(env):
             # Unit tests check the SQL, not the data: CI runs them (the test suite);

@@ -46,8 +46,8 @@ $(BIN)/python: pyproject.toml uv.lock
 
 # Idempotent: install, prepare dbt (deps + parse -> manifest), create schemas and raw tables.
 setup: $(BIN)/python
-	$(DBT_BIN)/dbt deps $(DBT_FLAGS) --quiet
-	$(DBT_BIN)/dbt parse $(DBT_FLAGS) --quiet
+	$(BIN)/retail-dbt deps $(DBT_FLAGS) --quiet
+	$(BIN)/retail-dbt parse $(DBT_FLAGS) --quiet
 	$(BIN)/retail-sim init
 	@mkdir -p "$(DAGSTER_HOME)" && ln -sf "$(CURDIR)/instance/dagster.yaml" "$(DAGSTER_HOME)/dagster.yaml"
 
@@ -76,7 +76,7 @@ check: $(BIN)/python
 	export DAGSTER_HOME="$(CHECK_HOME)/dagster_home"; \
 	export RETAIL_DUCKDB_PATH="$${RETAIL_DUCKDB_PATH:-$(CHECK_HOME)/warehouse.duckdb}"; \
 	set -e; \
-	$(DBT_BIN)/dbt parse $(DBT_FLAGS) --quiet; \
+	$(BIN)/retail-dbt parse $(DBT_FLAGS) --quiet; \
 	$(BIN)/dagster asset materialize -m retail_platform.definitions --select 'group:simulator'; \
 	$(BIN)/dagster job execute -m retail_platform.definitions -j check_sources_job; \
 	$(BIN)/dagster asset materialize -m retail_platform.definitions --select 'kind:dbt'; \

@@ -15,8 +15,8 @@ from dagster import (
     multi_asset_check,
 )
 
-from retail_platform.assets.keys import ENTITIES, RAW_KEYS
-from retail_platform.warehouse.base import Warehouse
+from retail_platform.assets.keys import RAW_KEYS
+from retail_platform.warehouse.base import ENTITIES, Warehouse
 
 # More than this share of raw payloads that are not JSON objects means a broken writer.
 UNPARSABLE_SHARE_LIMIT = 0.05

@@ -7,8 +7,8 @@ from functools import cached_property
 from dagster_dbt import DbtCliResource
 from packaging import version
 
-from retail_platform.dbt_child import DBT_EXECUTABLE
 from retail_platform.project import DBT_BOUND_EXECUTABLE, dbt_project
+from retail_platform.settings import DBT_EXECUTABLE
 from retail_platform.warehouse import warehouse_from_env
 
 __all__ = ["RetailDbtCliResource", "dbt_resource", "warehouse_from_env"]

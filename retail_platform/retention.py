@@ -29,8 +29,9 @@ from dagster import (
     sensor,
 )
 
-RETENTION_ENV = "RETAIL_RETENTION_MINUTES"
-DEFAULT_RETENTION = timedelta(days=3)
+from retail_platform.settings import DEFAULT_RETENTION_MINUTES, RETENTION_ENV
+
+DEFAULT_RETENTION = timedelta(minutes=DEFAULT_RETENTION_MINUTES)
 # The newest runs are kept whatever their age: they hold the latest materializations and
 # observations that the automation and the raw sensor compare against.
 KEEP_NEWEST_RUNS = 50

@@ -134,10 +134,9 @@
     from {{ relation }}
 {%- endmacro %}
 
-{#- on-run-start: forget log rows older than the platform's retention window, which
-    Dagster passes in RETAIL_RETENTION_MINUTES (retention.py; dbt run by hand prunes
-    nothing). A model that did not run for that long finds no watermark and takes in
-    all rows once more: its upserts and delete_scope make that a slower run, not a
+{#- on-run-start: forget log rows older than the platform's retention window,
+    RETAIL_RETENTION_MINUTES (settings.py; `retail-dbt` sets its default). A model
+    that did not run for that long finds no watermark and takes in all rows once more: its upserts and delete_scope make that a slower run, not a
     wrong one. Column < literal: the only form StarRocks' DELETE on a Duplicate Key
     table takes. -#}
 {% macro prune_watermarks() -%}

@@ -2,9 +2,8 @@
 
 from dagster import AssetKey, Backoff, Jitter, RetryPolicy
 
-from retail_platform.warehouse.base import RAW_TABLES
+from retail_platform.warehouse.base import ENTITIES, RAW_TABLES
 
-ENTITIES = ("customers", "products", "orders")
 SIMULATOR_KEYS = {entity: AssetKey(["simulator", entity]) for entity in ENTITIES}
 RAW_KEYS = {table: AssetKey(["raw", table]) for table in RAW_TABLES}
 # Every op that writes the warehouse runs in this pool; instance/dagster.yaml limits it to one

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from dagster import EnvVar
 
+from retail_platform.settings import DEFAULT_DUCKDB_PATH
 from retail_platform.warehouse.base import Warehouse, WarehouseError
 from retail_platform.warehouse.duckdb import DuckDBWarehouse
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_DUCKDB_PATH = PROJECT_ROOT / ".retail" / "warehouse.duckdb"
 WAREHOUSES = ("duckdb", "starrocks")
 
 

@@ -17,8 +17,11 @@ from datetime import datetime
 import pyarrow as pa
 from dagster import ConfigurableResource
 
+# What the simulator generates, in dependency order (orders need customers, products).
+ENTITIES = ("customers", "products", "orders")
 RAW_SCHEMA = "raw"
-RAW_TABLES = ("raw_customers", "raw_products", "raw_orders")
+RAW_TABLE = {entity: f"raw_{entity}" for entity in ENTITIES}
+RAW_TABLES = tuple(RAW_TABLE.values())
 # The simulator's own batch log; loaded exactly like a raw table so its writes are
 # idempotent by label too. Not a dbt source.
 SIM_BATCHES_TABLE = "sim_batches"

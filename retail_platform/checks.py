@@ -12,6 +12,7 @@ from dagster import (
     AssetCheckSpec,
     AssetKey,
     AutomationCondition,
+    ResourceParam,
     multi_asset_check,
 )
 
@@ -35,7 +36,7 @@ RECENT_HOURS = 1
     ],
     can_subset=True,
 )
-def raw_payloads_parse(context: AssetCheckExecutionContext, warehouse: Warehouse):
+def raw_payloads_parse(context: AssetCheckExecutionContext, warehouse: ResourceParam[Warehouse]):
     with warehouse.session():
         counts = {
             key: warehouse.unparsable_payloads(key.asset_key.path[-1], RECENT_HOURS)
@@ -70,7 +71,7 @@ QUARANTINE_KEYS = {entity: AssetKey(["staging", f"quarantine_{entity}"]) for ent
     ],
     can_subset=True,
 )
-def quarantine_share(context: AssetCheckExecutionContext, warehouse: Warehouse):
+def quarantine_share(context: AssetCheckExecutionContext, warehouse: ResourceParam[Warehouse]):
     counts = {}
     with warehouse.session():
         for check_key in context.selected_asset_check_keys:

@@ -142,8 +142,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except SimulatorError as exc:
             parser.error(str(exc))
     try:
-        # Outside Dagster, EnvVar fields (e.g. the StarRocks password) are resolved here.
-        warehouse = warehouse_from_env().process_config_and_initialize()
+        warehouse = warehouse_from_env()
         if args.command == "init":
             warehouse.setup()
             print(f"initialized {warehouse.describe()}")

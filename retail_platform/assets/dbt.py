@@ -24,6 +24,7 @@ from dagster import (
     AutomationCondition,
     Failure,
     FreshnessPolicy,
+    ResourceParam,
 )
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
@@ -137,7 +138,7 @@ def partial_parse_target(context: AssetExecutionContext, env: Mapping[str, str])
     retry_policy=WAREHOUSE_RETRY,
 )
 def retail_dbt_models(
-    context: AssetExecutionContext, dbt: DbtCliResource, warehouse: Warehouse
+    context: AssetExecutionContext, dbt: DbtCliResource, warehouse: ResourceParam[Warehouse]
 ) -> Iterator[Any]:
     env = check_dbt_sees(warehouse)
     with partial_parse_target(

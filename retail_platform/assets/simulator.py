@@ -7,6 +7,7 @@ from dagster import (
     AssetSpec,
     Config,
     MaterializeResult,
+    ResourceParam,
     multi_asset,
 )
 from pydantic import Field
@@ -58,7 +59,7 @@ class SimulatorConfig(Config):
     retry_policy=WAREHOUSE_RETRY,
 )
 def simulator_batches(
-    context: AssetExecutionContext, config: SimulatorConfig, warehouse: Warehouse
+    context: AssetExecutionContext, config: SimulatorConfig, warehouse: ResourceParam[Warehouse]
 ) -> Iterator[MaterializeResult]:
     # Imported here so loading the definitions stays light (numpy/arrow/faker only in runs).
     from retail_platform.simulator.runner import run_batch

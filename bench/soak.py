@@ -52,7 +52,6 @@ LOCATION = "retail_platform"
 REPOSITORY = "__repository__"
 FACT_KEY = ("marts", "fact_daily_sales")
 SIM_DONE_KEY = ("simulator", "orders")  # logged after all loads of a batch committed
-FIRST_DBT_KEYS = (("staging", "int_orders_parsed"),)
 
 TERMINAL = {"SUCCESS", "FAILURE", "CANCELED"}
 
@@ -635,7 +634,7 @@ def report(home: Path, warehouse: Path, minutes: float) -> int:
     return 0
 
 
-def drained(dev: Dev, instance_home: Path) -> tuple[bool, str]:
+def drained(dev: Dev) -> tuple[bool, str]:
     """No run queued or in progress (asked through GraphQL, the instance's view)."""
     data = dev.gql(
         """{ runsOrError(filter: {statuses: [QUEUED, NOT_STARTED, STARTING, STARTED, CANCELING]}) {
@@ -891,7 +890,7 @@ def main(argv: list[str] | None = None) -> int:
             # Start-up settles first: the first look at raw observes the empty tables and
             # automation builds the models once (a minute and a half at most).
             time.sleep(90)
-            while not drained(dev, home)[0]:
+            while not drained(dev)[0]:
                 time.sleep(2)
             window = cputree.Window(meter)
             time.sleep(args.idle_minutes * 60)
@@ -937,7 +936,7 @@ def main(argv: list[str] | None = None) -> int:
         # Automation runs for rows the minute look found (other writers): a tick or two.
         quiet_since = None
         while time.monotonic() < deadline:
-            ok, active = drained(dev, home)
+            ok, active = drained(dev)
             if ok:
                 quiet_since = quiet_since or time.monotonic()
                 if time.monotonic() - quiet_since >= 70:  # > a minute look and 2 automation ticks
@@ -948,7 +947,7 @@ def main(argv: list[str] | None = None) -> int:
         for name in ("retail_automation", "check_sources_every_minute", "prune_history"):
             dev.stop_sensor(name)
         while time.monotonic() < deadline:
-            ok, active = drained(dev, home)
+            ok, active = drained(dev)
             if ok:
                 break
             time.sleep(2)

@@ -61,8 +61,10 @@ serve: setup
 generate: setup
 	$(BIN)/retail-sim generate
 
+# One worker per core (pytest-xdist), whole files per worker: a module's shared
+# fixtures (a dagster dev, the StarRocks double's builds) are built once.
 test: $(BIN)/python
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto --dist loadfile --durations=10
 
 test-starrocks: $(BIN)/python
 	RETAIL_WAREHOUSE=starrocks $(BIN)/pytest -m starrocks -rs

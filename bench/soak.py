@@ -720,6 +720,8 @@ def footprint(home: Path, warehouse: Path) -> dict[str, int]:
         "dbt logs": du(ROOT / "dbt_project" / "logs"),
         # The marts' copies for readers grow with the marts (data): shown, not in the total.
         " marts copies": du(snapshot_dir(warehouse)),
+        # What the window holds varies with the batch rate: bytes per kept run do not.
+        " runs kept": runs_kept(history / "runs.db"),
     }
     # Bookkeeping tables, in bytes of their values: the label ledger, the dbt watermark
     # log, the simulator's batch log (one small row a batch: the story's state, kept).
@@ -734,6 +736,19 @@ def footprint(home: Path, warehouse: Path) -> dict[str, int]:
         except WarehouseError:
             out[name] = -1  # busy or not there yet
     return out
+
+
+def runs_kept(runs_db: Path) -> int:
+    """Runs in the instance's run storage (SQLite; -1 elsewhere or while busy)."""
+    import sqlite3
+
+    if not runs_db.exists():
+        return -1
+    try:
+        with sqlite3.connect(f"file:{runs_db}?mode=ro", uri=True, timeout=2) as con:
+            return con.execute("select count(*) from runs").fetchone()[0]
+    except sqlite3.Error:
+        return -1
 
 
 class Reader(threading.Thread):
@@ -1046,6 +1061,18 @@ def report_platform(ledger: RunLedger, cpu: dict, meter, samples, args) -> int:
             f"  second half, {len(second)} samples: total between {min(ys):,} and {max(ys):,} B, "
             f"trend {slope:,.0f} B per batch"
         )
+        # The window keeps more runs when batches come faster: per kept run, a bounded
+        # footprint is flat whatever the rate.
+        per_run = [(b, total((b, f)) / f[" runs kept"]) for b, f in samples[len(samples) // 2 :]]
+        per_run = [(b, v) for b, v in per_run if v > 0]
+        if len(per_run) > 2:
+            kept = [f[" runs kept"] for _, f in samples[len(samples) // 2 :]]
+            xs, ys = [b for b, _ in per_run], [v for _, v in per_run]
+            slope = statistics.linear_regression(xs, ys).slope
+            print(
+                f"  runs kept in the second half: {min(kept)} to {max(kept)}; bytes per kept run "
+                f"{min(ys):,.0f} to {max(ys):,.0f}, trend {slope:,.0f} B per batch"
+            )
         step = max(1, len(samples) // 12)
         series = ", ".join(f"{b}: {total((b, f)) / 1e6:.1f}" for b, f in samples[::step])
         print(f"  total MB by batches done: {series}")

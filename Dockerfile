@@ -26,7 +26,7 @@ RUN uv sync --frozen --no-dev
 # The dbt manifest is built into the image: containers start without parsing dbt.
 ARG RETAIL_WAREHOUSE=starrocks
 ENV RETAIL_WAREHOUSE=${RETAIL_WAREHOUSE}
-RUN .venv-dbt/bin/dbt parse --project-dir dbt_project --profiles-dir dbt_project --quiet
+RUN .venv/bin/retail-dbt parse --project-dir dbt_project --profiles-dir dbt_project --quiet
 
 # Non-root; dbt writes its per-run target folders under dbt_project/target.
 RUN useradd --create-home --uid 10001 retail \

@@ -46,8 +46,8 @@ $(BIN)/python: pyproject.toml uv.lock
 
 # Idempotent: install, prepare dbt (deps + parse -> manifest), create schemas and raw tables.
 setup: $(BIN)/python
-	$(DBT_BIN)/dbt deps $(DBT_FLAGS) --quiet
-	$(DBT_BIN)/dbt parse $(DBT_FLAGS) --quiet
+	$(BIN)/retail-dbt deps $(DBT_FLAGS) --quiet
+	$(BIN)/retail-dbt parse $(DBT_FLAGS) --quiet
 	$(BIN)/retail-sim init
 	@mkdir -p "$(DAGSTER_HOME)" && ln -sf "$(CURDIR)/instance/dagster.yaml" "$(DAGSTER_HOME)/dagster.yaml"
 
@@ -61,8 +61,10 @@ serve: setup
 generate: setup
 	$(BIN)/retail-sim generate
 
+# One worker per core (pytest-xdist), whole files per worker: a module's shared
+# fixtures (a dagster dev, the StarRocks double's builds) are built once.
 test: $(BIN)/python
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto --dist loadfile --durations=10
 
 test-starrocks: $(BIN)/python
 	RETAIL_WAREHOUSE=starrocks $(BIN)/pytest -m starrocks -rs
@@ -76,7 +78,7 @@ check: $(BIN)/python
 	export DAGSTER_HOME="$(CHECK_HOME)/dagster_home"; \
 	export RETAIL_DUCKDB_PATH="$${RETAIL_DUCKDB_PATH:-$(CHECK_HOME)/warehouse.duckdb}"; \
 	set -e; \
-	$(DBT_BIN)/dbt parse $(DBT_FLAGS) --quiet; \
+	$(BIN)/retail-dbt parse $(DBT_FLAGS) --quiet; \
 	$(BIN)/dagster asset materialize -m retail_platform.definitions --select 'group:simulator'; \
 	$(BIN)/dagster job execute -m retail_platform.definitions -j check_sources_job; \
 	$(BIN)/dagster asset materialize -m retail_platform.definitions --select 'kind:dbt'; \

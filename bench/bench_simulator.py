@@ -9,18 +9,23 @@ In one run, on the same machine:
     the conversion the load path needs (none for DuckDB: it takes the Arrow array;
     ``--load-format bytes`` adds the per-row bytes StarRocks Stream Load takes);
 (c) generation + load into a temporary embedded warehouse (DuckDB file) through
-    ``runner.run_batch``.
+    ``runner.run_batch``;
+(d) the CLI end to end: ``retail-sim generate --orders 1000000`` into a fresh DuckDB
+    file, timed from process start to exit (imports, connection, customers and
+    products of the batch, generation, load), and its peak memory.
 
-Prints orders/s for each, the ratio (b)/(a) and PASS/FAIL against the target (>= 50).
-Exit status 1 on FAIL. Writes the figures to bench/results/ as JSON.
+Prints orders/s for each, the ratios (b)/(a) and (d)/(a) and PASS/FAIL against the
+targets (>= 50, >= 15; (d) under 1 GiB). Exit status 1 on FAIL. Writes the figures to bench/results/ as JSON.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -38,6 +43,8 @@ from retail_platform.simulator import generator, runner  # noqa: E402
 from retail_platform.warehouse.duckdb import DuckDBWarehouse  # noqa: E402
 
 TARGET_RATIO = 50.0
+TARGET_CLI_RATIO = 15.0
+TARGET_CLI_PEAK_BYTES = 1 << 30
 # The world the orders are drawn from (same for both generators).
 CUSTOMERS, PRODUCTS = 10_000, 1_000
 
@@ -112,6 +119,30 @@ def bench_load(orders: int, seed: int) -> tuple[float, int]:
         return seconds, outcome.loads["orders"].rows
 
 
+def bench_cli(orders: int) -> tuple[float, int]:
+    """(seconds from process start to exit, peak RSS bytes) of `retail-sim generate`."""
+    cli = Path(sys.executable).parent / "retail-sim"
+    with tempfile.TemporaryDirectory(prefix="retail_bench_cli_") as tmp:
+        env = {
+            **os.environ,
+            "RETAIL_WAREHOUSE": "duckdb",
+            "RETAIL_DUCKDB_PATH": str(Path(tmp) / "cli.duckdb"),
+        }
+        subprocess.run([str(cli), "init"], env=env, check=True, stdout=subprocess.DEVNULL)
+        started = time.perf_counter()
+        proc = subprocess.Popen(
+            [str(cli), "generate", "--orders", str(orders), "--no-progress"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+        )
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - started
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode:
+            sys.exit(f"retail-sim generate exited with {proc.returncode}")
+        return seconds, usage.ru_maxrss * 1024  # kilobytes on Linux
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=200_000, help="orders for (b) and (c)")
@@ -127,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
         help="(b) output: Arrow array (what DuckDB loads) or per-row bytes (StarRocks)",
     )
     parser.add_argument("--no-load", action="store_true", help="skip (c)")
+    parser.add_argument("--cli-orders", type=int, default=1_000_000, help="orders for (d)")
+    parser.add_argument("--no-cli", action="store_true", help="skip (d)")
     parser.add_argument("--results-dir", type=Path, default=HERE / "results")
     args = parser.parse_args(argv)
 
@@ -160,6 +193,18 @@ def main(argv: list[str] | None = None) -> int:
             f"  ({rows:,} rows in {load_s:.2f} s)"
         )
 
+    cli_ok, cli = True, None
+    if not args.no_cli:
+        cli_s, peak = bench_cli(args.cli_orders)
+        cli_rate = args.cli_orders / cli_s
+        cli = (cli_rate / naive_rate, cli_s, peak)
+        cli_ok = cli[0] >= TARGET_CLI_RATIO and peak < TARGET_CLI_PEAK_BYTES
+        print(
+            f"(d) retail-sim generate, end to end   : {cli_rate:>10,.0f} orders/s"
+            f"  ({args.cli_orders:,} orders in {cli_s:.2f} s from process start to exit;"
+            f" peak memory {peak / 2**20:,.0f} MiB)"
+        )
+
     ratio = vec_rate / naive_rate
     ok = ratio >= TARGET_RATIO
     cpu_ratio = vec_cpu_rate / naive_cpu_rate
@@ -168,6 +213,12 @@ def main(argv: list[str] | None = None) -> int:
         f" by CPU time {cpu_ratio:,.1f}x (less sensitive to other load on the machine)"
     )
     print(f"{'PASS' if ok else 'FAIL'}: generator is {ratio:,.1f}x the naive baseline")
+    if cli:
+        print(
+            f"{'PASS' if cli_ok else 'FAIL'}: retail-sim generate is {cli[0]:,.1f}x the naive "
+            f"baseline (target >= {TARGET_CLI_RATIO:.0f}x), peak {cli[2] / 2**20:,.0f} MiB "
+            f"(target < {TARGET_CLI_PEAK_BYTES / 2**20:,.0f} MiB)"
+        )
 
     result = {
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -183,7 +234,10 @@ def main(argv: list[str] | None = None) -> int:
         "ratio": round(ratio, 2),
         "cpu_ratio": round(cpu_ratio, 2),
         "target_ratio": TARGET_RATIO,
-        "pass": ok,
+        "cli_ratio": round(cli[0], 2) if cli else None,
+        "cli_seconds": round(cli[1], 2) if cli else None,
+        "cli_peak_bytes": cli[2] if cli else None,
+        "pass": ok and cli_ok,
         "python": platform.python_version(),
         "machine": platform.machine(),
     }
@@ -191,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     out = args.results_dir / f"bench_simulator_{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"results: {out}")
-    return 0 if ok else 1
+    return 0 if ok and cli_ok else 1
 
 
 if __name__ == "__main__":

@@ -52,7 +52,6 @@ LOCATION = "retail_platform"
 REPOSITORY = "__repository__"
 FACT_KEY = ("marts", "fact_daily_sales")
 SIM_DONE_KEY = ("simulator", "orders")  # logged after all loads of a batch committed
-FIRST_DBT_KEYS = (("staging", "int_orders_parsed"),)
 
 TERMINAL = {"SUCCESS", "FAILURE", "CANCELED"}
 
@@ -635,7 +634,7 @@ def report(home: Path, warehouse: Path, minutes: float) -> int:
     return 0
 
 
-def drained(dev: Dev, instance_home: Path) -> tuple[bool, str]:
+def drained(dev: Dev) -> tuple[bool, str]:
     """No run queued or in progress (asked through GraphQL, the instance's view)."""
     data = dev.gql(
         """{ runsOrError(filter: {statuses: [QUEUED, NOT_STARTED, STARTING, STARTED, CANCELING]}) {
@@ -721,6 +720,8 @@ def footprint(home: Path, warehouse: Path) -> dict[str, int]:
         "dbt logs": du(ROOT / "dbt_project" / "logs"),
         # The marts' copies for readers grow with the marts (data): shown, not in the total.
         " marts copies": du(snapshot_dir(warehouse)),
+        # What the window holds varies with the batch rate: bytes per kept run do not.
+        " runs kept": runs_kept(history / "runs.db"),
     }
     # Bookkeeping tables, in bytes of their values: the label ledger (dbt keeps none of
     # its own: its incremental state is the run stamp on the models' rows).
@@ -734,6 +735,19 @@ def footprint(home: Path, warehouse: Path) -> dict[str, int]:
         except WarehouseError:
             out[name] = -1  # busy or not there yet
     return out
+
+
+def runs_kept(runs_db: Path) -> int:
+    """Runs in the instance's run storage (SQLite; -1 elsewhere or while busy)."""
+    import sqlite3
+
+    if not runs_db.exists():
+        return -1
+    try:
+        with sqlite3.connect(f"file:{runs_db}?mode=ro", uri=True, timeout=2) as con:
+            return con.execute("select count(*) from runs").fetchone()[0]
+    except sqlite3.Error:
+        return -1
 
 
 class Reader(threading.Thread):
@@ -890,7 +904,7 @@ def main(argv: list[str] | None = None) -> int:
             # Start-up settles first: the first look at raw observes the empty tables and
             # automation builds the models once (a minute and a half at most).
             time.sleep(90)
-            while not drained(dev, home)[0]:
+            while not drained(dev)[0]:
                 time.sleep(2)
             window = cputree.Window(meter)
             time.sleep(args.idle_minutes * 60)
@@ -936,7 +950,7 @@ def main(argv: list[str] | None = None) -> int:
         # Automation runs for rows the minute look found (other writers): a tick or two.
         quiet_since = None
         while time.monotonic() < deadline:
-            ok, active = drained(dev, home)
+            ok, active = drained(dev)
             if ok:
                 quiet_since = quiet_since or time.monotonic()
                 if time.monotonic() - quiet_since >= 70:  # > a minute look and 2 automation ticks
@@ -947,7 +961,7 @@ def main(argv: list[str] | None = None) -> int:
         for name in ("retail_automation", "check_sources_every_minute", "prune_history"):
             dev.stop_sensor(name)
         while time.monotonic() < deadline:
-            ok, active = drained(dev, home)
+            ok, active = drained(dev)
             if ok:
                 break
             time.sleep(2)
@@ -1046,6 +1060,18 @@ def report_platform(ledger: RunLedger, cpu: dict, meter, samples, args) -> int:
             f"  second half, {len(second)} samples: total between {min(ys):,} and {max(ys):,} B, "
             f"trend {slope:,.0f} B per batch"
         )
+        # The window keeps more runs when batches come faster: per kept run, a bounded
+        # footprint is flat whatever the rate.
+        per_run = [(b, total((b, f)) / f[" runs kept"]) for b, f in samples[len(samples) // 2 :]]
+        per_run = [(b, v) for b, v in per_run if v > 0]
+        if len(per_run) > 2:
+            kept = [f[" runs kept"] for _, f in samples[len(samples) // 2 :]]
+            xs, ys = [b for b, _ in per_run], [v for _, v in per_run]
+            slope = statistics.linear_regression(xs, ys).slope
+            print(
+                f"  runs kept in the second half: {min(kept)} to {max(kept)}; bytes per kept run "
+                f"{min(ys):,.0f} to {max(ys):,.0f}, trend {slope:,.0f} B per batch"
+            )
         step = max(1, len(samples) // 12)
         series = ", ".join(f"{b}: {total((b, f)) / 1e6:.1f}" for b, f in samples[::step])
         print(f"  total MB by batches done: {series}")

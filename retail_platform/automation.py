@@ -22,6 +22,7 @@ from dagster import (
     AutomationConditionSensorDefinition,
     DefaultScheduleStatus,
     DefaultSensorStatus,
+    ResourceParam,
     RunRequest,
     ScheduleDefinition,
     SensorEvaluationContext,
@@ -79,7 +80,7 @@ LOOK_LOCK_SECONDS = 5.0
     default_status=DefaultSensorStatus.RUNNING,
     description="Every minute: observe the raw tables whose rows changed since Dagster last observed them.",
 )
-def check_sources_sensor(context: SensorEvaluationContext, warehouse: Warehouse):
+def check_sources_sensor(context: SensorEvaluationContext, warehouse: ResourceParam[Warehouse]):
     changed = []
     try:
         for table, key in RAW_KEYS.items():

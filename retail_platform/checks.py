@@ -12,11 +12,12 @@ from dagster import (
     AssetCheckSpec,
     AssetKey,
     AutomationCondition,
+    ResourceParam,
     multi_asset_check,
 )
 
-from retail_platform.assets.keys import ENTITIES, RAW_KEYS
-from retail_platform.warehouse.base import Warehouse
+from retail_platform.assets.keys import RAW_KEYS
+from retail_platform.warehouse.base import ENTITIES, Warehouse
 
 # More than this share of raw payloads that are not JSON objects means a broken writer.
 UNPARSABLE_SHARE_LIMIT = 0.05
@@ -35,7 +36,7 @@ RECENT_HOURS = 1
     ],
     can_subset=True,
 )
-def raw_payloads_parse(context: AssetCheckExecutionContext, warehouse: Warehouse):
+def raw_payloads_parse(context: AssetCheckExecutionContext, warehouse: ResourceParam[Warehouse]):
     with warehouse.session():
         counts = {
             key: warehouse.unparsable_payloads(key.asset_key.path[-1], RECENT_HOURS)
@@ -70,7 +71,7 @@ QUARANTINE_KEYS = {entity: AssetKey(["staging", f"quarantine_{entity}"]) for ent
     ],
     can_subset=True,
 )
-def quarantine_share(context: AssetCheckExecutionContext, warehouse: Warehouse):
+def quarantine_share(context: AssetCheckExecutionContext, warehouse: ResourceParam[Warehouse]):
     counts = {}
     with warehouse.session():
         for check_key in context.selected_asset_check_keys:

@@ -10,6 +10,14 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from retail_platform.simulator.batch import (
+    DEFAULT_DIRTY_RATE,
+    DEFAULT_SEED,
+    DEFAULT_STEP_SECONDS,
+    BatchSizes,
+    SimulatorError,
+    validate_batch,
+)
 from retail_platform.warehouse import warehouse_from_env
 from retail_platform.warehouse.base import Warehouse, WarehouseError
 
@@ -21,50 +29,26 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{PROG}: error: {message} (see {PROG} --help)\n")
 
 
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
-
-
-def _rate(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a number between 0 and 1, got {text!r}"
-        ) from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value}")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
-    from retail_platform.simulator.runner import DEFAULT_DIRTY_RATE, DEFAULT_SEED, BatchSizes
-
     defaults = BatchSizes()
     parser = _Parser(prog=PROG, description="Simulated retail business for retail_platform.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     sub.add_parser("init", help="create the raw/staging/marts schemas and raw tables (idempotent)")
     gen = sub.add_parser("generate", help="generate one batch of customers, products and orders")
-    gen.add_argument("--customers", type=_non_negative_int, default=defaults.customers)
-    gen.add_argument("--products", type=_non_negative_int, default=defaults.products)
-    gen.add_argument("--orders", type=_non_negative_int, default=defaults.orders)
+    gen.add_argument("--customers", type=int, default=defaults.customers)
+    gen.add_argument("--products", type=int, default=defaults.products)
+    gen.add_argument("--orders", type=int, default=defaults.orders)
     gen.add_argument("--seed", type=int, default=DEFAULT_SEED)
     gen.add_argument(
         "--dirty-rate",
-        type=_rate,
+        type=float,
         default=DEFAULT_DIRTY_RATE,
         help="share of payloads with faults; 0 gives clean data (default %(default)s)",
     )
     gen.add_argument(
         "--step-minutes",
-        type=_non_negative_int,
-        default=1440,
+        type=int,
+        default=DEFAULT_STEP_SECONDS // 60,
         help="simulated minutes the batch covers (default %(default)s)",
     )
     gen.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -103,10 +87,8 @@ def format_table(columns: Sequence[str], rows: Sequence[tuple]) -> str:
 def _generate(warehouse: Warehouse, args: argparse.Namespace) -> str:
     from tqdm import tqdm
 
-    from retail_platform.simulator.runner import BatchSizes, run_batch
+    from retail_platform.simulator.runner import run_batch
 
-    if args.step_minutes <= 0:
-        raise WarehouseError("--step-minutes must be > 0")
     bars: dict[str, tqdm] = {}
 
     def progress(entity: str, rows: int) -> None:
@@ -148,12 +130,19 @@ def _generate(warehouse: Warehouse, args: argparse.Namespace) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    from retail_platform.simulator.runner import SimulatorError
-
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "generate":
+        try:  # a bad value is a bad argument (exit 2), found before any connection
+            validate_batch(
+                BatchSizes(args.customers, args.products, args.orders),
+                args.step_minutes * 60,
+                args.dirty_rate,
+            )
+        except SimulatorError as exc:
+            parser.error(str(exc))
     try:
-        # Outside Dagster, EnvVar fields (e.g. the StarRocks password) are resolved here.
-        warehouse = warehouse_from_env().process_config_and_initialize()
+        warehouse = warehouse_from_env()
         if args.command == "init":
             warehouse.setup()
             print(f"initialized {warehouse.describe()}")

@@ -9,7 +9,9 @@ half-written: each model commits in one transaction, and the next build takes up
 the models' own incremental state.
 
 dbt is installed in an environment of its own, `.venv-dbt` (pyproject.toml, group
-`dbt`), so that no Dagster process imports it.
+`dbt`), so that no Dagster process imports it. Every dbt invocation of the project
+goes through here (Dagster, `make setup`, tests, benchmarks): the defaults dbt's
+project reads from the environment are set here, from settings.py, and nowhere else.
 """
 
 from __future__ import annotations
@@ -18,10 +20,16 @@ import ctypes
 import os
 import signal
 import sys
-from pathlib import Path
+from collections.abc import Mapping
+
+from retail_platform.settings import DBT_EXECUTABLE, DEFAULT_DUCKDB_PATH
 
 PR_SET_PDEATHSIG = 1
-DBT_EXECUTABLE = Path(__file__).resolve().parents[1] / ".venv-dbt" / "bin" / "dbt"
+
+
+def child_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """The environment dbt runs with: the caller's, with the profile's defaults filled in."""
+    return {"RETAIL_DUCKDB_PATH": str(DEFAULT_DUCKDB_PATH), **environ}
 
 
 def main() -> None:
@@ -33,7 +41,7 @@ def main() -> None:
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
         if os.getppid() != parent:  # the parent died before the line above
             sys.exit(1)
-    os.execv(DBT_EXECUTABLE, [str(DBT_EXECUTABLE), *sys.argv[1:]])
+    os.execve(DBT_EXECUTABLE, [str(DBT_EXECUTABLE), *sys.argv[1:]], child_env(os.environ))
 
 
 if __name__ == "__main__":

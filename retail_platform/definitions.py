@@ -17,7 +17,7 @@ def defs() -> Definitions:
         generate_schedule,
     )
     from retail_platform.checks import CHECKS
-    from retail_platform.resources import dbt_resource, warehouse_from_env
+    from retail_platform.resources import dbt_resource, warehouse_resource
     from retail_platform.retention import prune_history
 
     return Definitions(
@@ -26,7 +26,7 @@ def defs() -> Definitions:
         jobs=[generate_job, check_sources_job],
         schedules=[generate_schedule],
         sensors=[check_sources_sensor, automation_sensor, prune_history],
-        resources={"warehouse": warehouse_from_env(), "dbt": dbt_resource()},
+        resources={"warehouse": warehouse_resource(), "dbt": dbt_resource()},
         # Steps run inside the run's own process: a subprocess per step would pay the
         # import of dagster, dbt and these definitions again, for steps of a second or less.
         executor=in_process_executor,

@@ -1,17 +1,74 @@
-"""Resources of the code location: the warehouse (chosen by RETAIL_WAREHOUSE) and dbt."""
+"""Resources of the code location: the warehouse (chosen by RETAIL_WAREHOUSE) and dbt.
+
+The warehouse classes are plain Python (warehouse/), so the CLI runs without Dagster;
+here they become configurable resources: the fields set from the environment are
+`EnvVar`s (resolved per run, the password hidden in the UI), and assets receive the
+plain warehouse object (`ResourceParam[Warehouse]`).
+"""
 
 from __future__ import annotations
 
+import os
 from functools import cached_property
 
+from dagster import ConfigurableResource, EnvVar, InitResourceContext
 from dagster_dbt import DbtCliResource
 from packaging import version
+from pydantic import Field
 
-from retail_platform.dbt_child import DBT_EXECUTABLE
 from retail_platform.project import DBT_BOUND_EXECUTABLE, dbt_project
-from retail_platform.warehouse import warehouse_from_env
+from retail_platform.settings import DBT_EXECUTABLE, DEFAULT_DUCKDB_PATH, retention_minutes
+from retail_platform.warehouse import DUCKDB_ENV, STARROCKS_ENV, warehouse_kind
+from retail_platform.warehouse.base import Warehouse
 
-__all__ = ["RetailDbtCliResource", "dbt_resource", "warehouse_from_env"]
+
+class DuckDBResource(ConfigurableResource):
+    """The embedded warehouse: one DuckDB file."""
+
+    path: str = Field(description="DuckDB database file (created on first use).")
+
+    def create_resource(self, context: InitResourceContext) -> Warehouse:
+        from retail_platform.warehouse.duckdb import DuckDBWarehouse
+
+        # The ledger forgets labels with the rest of the history (retention.py).
+        return DuckDBWarehouse(path=self.path, label_retention_seconds=retention_minutes() * 60)
+
+
+class StarRocksResource(ConfigurableResource):
+    """StarRocks 3.x: FE MySQL port for SQL, Stream Load over HTTP."""
+
+    host: str = "127.0.0.1"
+    port: int = 9030
+    http_port: int = 8030
+    user: str = "root"
+    password: str = Field(default="", description="Give it with EnvVar('STARROCKS_PASSWORD').")
+    be_host_override: str | None = Field(
+        default=None, description="Reach the BE here instead of the address the FE advertises."
+    )
+    be_port_override: int | None = None
+    replication_num: int | None = Field(
+        default=None, description="Replicas of each table; None keeps the server's default."
+    )
+
+    def create_resource(self, context: InitResourceContext) -> Warehouse:
+        from retail_platform.warehouse.starrocks import StarRocksWarehouse
+
+        return StarRocksWarehouse(**{name: getattr(self, name) for name in STARROCKS_ENV})
+
+
+def warehouse_resource() -> DuckDBResource | StarRocksResource:
+    """The warehouse named by RETAIL_WAREHOUSE, its set variables as `EnvVar`s."""
+
+    def env_vars(mapping: dict) -> dict:
+        return {
+            name: EnvVar.int(var) if convert is int else EnvVar(var)
+            for name, (var, convert) in mapping.items()
+            if os.environ.get(var)
+        }
+
+    if warehouse_kind() == "duckdb":
+        return DuckDBResource(**{"path": str(DEFAULT_DUCKDB_PATH), **env_vars(DUCKDB_ENV)})
+    return StarRocksResource(**env_vars(STARROCKS_ENV))
 
 
 class RetailDbtCliResource(DbtCliResource):

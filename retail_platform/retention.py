@@ -13,7 +13,6 @@ labels), bounds everything that would otherwise grow with every batch:
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
@@ -29,8 +28,8 @@ from dagster import (
     sensor,
 )
 
-RETENTION_ENV = "RETAIL_RETENTION_MINUTES"
-DEFAULT_RETENTION = timedelta(days=3)
+from retail_platform.settings import retention_minutes
+
 # The newest runs are kept whatever their age: they hold the latest materializations and
 # observations that the automation and the raw sensor compare against.
 KEEP_NEWEST_RUNS = 50
@@ -39,16 +38,7 @@ FINISHED = [DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus
 
 def retention_window() -> timedelta:
     """The window, read when it is needed (never at import time)."""
-    value = os.environ.get(RETENTION_ENV, "").strip()
-    if not value:
-        return DEFAULT_RETENTION
-    try:
-        minutes = float(value)
-    except ValueError:
-        raise ValueError(f"{RETENTION_ENV} must be a number of minutes, got {value!r}") from None
-    if minutes <= 0:
-        raise ValueError(f"{RETENTION_ENV} must be positive, got {value!r}")
-    return timedelta(minutes=minutes)
+    return timedelta(minutes=retention_minutes())
 
 
 def prune_paths(paths: Iterable[Path], older_than: timedelta) -> int:

@@ -16,11 +16,14 @@ def pytest_configure(config: pytest.Config) -> None:
     # `@dbt_assets` reads the manifest when its module is imported: parse the dbt project
     # once per session, before any test imports the definitions.
     os.environ.setdefault("RETAIL_WAREHOUSE", "duckdb")
+    # Steps that fail retry at once: the tests count the retries, not the waits.
+    os.environ["RETAIL_RETRY_DELAY_SECONDS"] = "0"
     # Console scripts the tests start come from this venv, activated or not.
     os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
     from retail_platform.project import dbt_project, parse_manifest
 
-    parse_manifest(dbt_project)
+    if "PYTEST_XDIST_WORKER" not in os.environ:  # once, before pytest-xdist starts workers
+        parse_manifest(dbt_project)
 
 
 @pytest.fixture

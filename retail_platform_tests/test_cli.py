@@ -32,6 +32,7 @@ def test_bad_arguments(warehouse_path):
         ["generate", "--orders", "-5"],
         ["generate", "--dirty-rate", "2"],
         ["generate", "--seed", "x"],
+        ["generate", "--step-minutes", "0"],
         ["bogus"],
     ):
         assert_one_line_error(retail_sim(*args), 2)

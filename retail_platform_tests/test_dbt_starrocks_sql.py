@@ -1,11 +1,22 @@
-"""The dbt project compiles for StarRocks, and what it compiles is StarRocks SQL.
+"""The dbt project compiles for StarRocks, and what dbt-starrocks sends is StarRocks SQL.
 
-No StarRocks server runs here, so this is the check the StarRocks path gets without
-one: `dbt compile --target starrocks` (the profile pins `version`, and
-`--no-populate-cache` skips listing relations, so dbt never connects), then every
-compiled model (first build and incremental branches) is parsed with sqlglot's
-StarRocks dialect and searched for constructs StarRocks rejects. It proves the SQL is
-well-formed and free of DuckDB-only syntax, not that StarRocks accepts every function.
+No StarRocks server runs here, so these are the checks the StarRocks path gets without
+one, in two parts:
+
+1. `dbt compile --target starrocks` (the profile pins `version`, and
+   `--no-populate-cache` skips listing relations, so dbt never connects): every compiled
+   model (first build and incremental branches) is parsed with sqlglot's StarRocks
+   dialect and searched for the constructs below.
+2. Two real `dbt build --target starrocks` runs, a first and an incremental one, against
+   the SQL double (starrocks_sql_double.py): a loopback MySQL-protocol stand-in, NOT a
+   StarRocks server. It records every statement dbt-starrocks sends (DDL, hooks,
+   catalog queries, the incremental INSERT/DELETE) and refuses, with an error packet,
+   what does not parse or matches the lists below, and DDL/DML that breaks rules it
+   knows (key columns first, DELETE forms, unknown tables and columns). It holds no
+   data: SELECTs return no rows.
+
+Both prove the SQL is well-formed and free of DuckDB-only syntax, not that StarRocks
+accepts every function or computes the right rows (that needs `make test-starrocks`).
 """
 
 from __future__ import annotations
@@ -16,14 +27,22 @@ import re
 import socket
 import subprocess
 
+import pymysql
 import pytest
 import sqlglot
 from sqlglot.errors import SqlglotError
 
 from retail_platform.project import DBT_PROJECT_DIR, dbt_argv
+from retail_platform.warehouse.starrocks import StarRocksWarehouse
+from retail_platform_tests.starrocks_sql_double import StarRocksSqlDouble
 
-# Constructs StarRocks 3.5 rejects or reads differently, which must never appear in
-# StarRocks SQL (sqlglot's StarRocks dialect accepts several of them): DuckDB-only
+# mysql-mimic (the SQL double's wire protocol) throws into its coroutines the old way.
+pytestmark = pytest.mark.filterwarnings(
+    r"ignore:the \(type, exc, tb\) signature of throw\(\) is deprecated:DeprecationWarning"
+)
+
+# Constructs StarRocks 3.5 rejects or reads differently, which must never appear in any
+# statement sent to StarRocks (compiled models here; everything, via the SQL double) (sqlglot's StarRocks dialect accepts several of them): DuckDB-only
 # syntax and functions (a warehouse difference that leaked out of the dispatching
 # macros), and forms StarRocks misreads or plans badly.
 STARROCKS_REJECTS = {
@@ -247,3 +266,272 @@ def test_the_sql_check_catches_broken_sql() -> None:
     assert not starrocks_parse_errors("select get_json_string(payload, '$.a') from t")
     rejected = "select * from t where a in (select a from n) or k in (select k from m)"
     assert [label for label, p in STARROCKS_REJECTS.items() if p.search(rejected)]
+
+
+# -- Against the SQL double: every statement of a first and an incremental `dbt build` --------
+
+DOUBLE_USER, DOUBLE_PASSWORD = "dbt", "s3cr3t-pw"
+REPLICATION_NUM = "1"
+# Models whose pre-hook deletes what an incremental run rewrites (delete_changed).
+DELETE_SCOPED = ("int_order_lines", "int_daily_sales")
+# The contract's staging tables and the fact: views of intermediate tables.
+VIEWS = {
+    "staging": ("stg_customers", "stg_products", "stg_orders", "stg_order_items")
+    + ("quarantine_customers", "quarantine_products", "quarantine_orders"),
+    "marts": ("fact_daily_sales",),
+}
+
+
+@pytest.fixture(scope="module")
+def double_builds(tmp_path_factory: pytest.TempPathFactory):
+    """The raw tables, then a first and a second (incremental) `dbt build --target
+    starrocks`, all against the SQL double; (double, {phase: result}, manifest)."""
+    double = StarRocksSqlDouble(
+        rejects=DUCKDB_ONLY | STARROCKS_REJECTS, user=DOUBLE_USER, password=DOUBLE_PASSWORD
+    ).start()
+    try:
+        warehouse = StarRocksWarehouse(
+            host="127.0.0.1",
+            port=double.port,
+            user=DOUBLE_USER,
+            password=DOUBLE_PASSWORD,
+            replication_num=int(REPLICATION_NUM),
+        )
+        double.phase = "setup"
+        warehouse.setup()  # the raw databases and tables, as the platform creates them
+        env = {**os.environ, **warehouse.dbt_env(), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+        work = tmp_path_factory.mktemp("dbt_starrocks_double")
+        results = {}
+        for phase in ("first", "incremental"):
+            double.phase = phase
+            results[phase] = subprocess.run(
+                # as production builds (assets/dbt.py): unit tests run in CI on DuckDB
+                dbt_argv(
+                    "build", work, "--target", "starrocks", "--exclude-resource-type", "unit_test"
+                ),
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
+        manifest = json.loads((work / "target" / "manifest.json").read_text())
+        yield double, results, manifest
+    finally:
+        double.stop()
+
+
+def _sql(statement) -> str:
+    """The statement without dbt's leading comment, whitespace collapsed, lower case."""
+    text = re.sub(r"^\s*/\*.*?\*/", "", statement.sql, flags=re.S)
+    return re.sub(r"\s+", " ", text).strip().lower()
+
+
+def _statements(double, phase: str, kind: str, target: str) -> list[str]:
+    """The SQL of `kind` statements in `phase` whose target is `target` (`db`.`name`)."""
+    prefix = {
+        "CREATE TABLE AS": f"create table {target} ",
+        "INSERT": f"insert into {target} ",
+        "DELETE": f"delete from {target} ",
+    }[kind]
+    return [
+        sql
+        for s in double.received(phase)
+        if s.kind == kind and (sql := _sql(s)).startswith(prefix)
+    ]
+
+
+def _incremental_models(manifest: dict) -> dict[str, str]:
+    return {
+        node["name"]: f"`{node['schema']}`.`{node['name']}`"
+        for node in manifest["nodes"].values()
+        if node["resource_type"] == "model" and node["config"]["materialized"] == "incremental"
+    }
+
+
+def test_both_builds_succeed_against_the_double(double_builds) -> None:
+    double, results, _ = double_builds
+    refused = [(s.phase, s.error, _sql(s)[:300]) for s in double.received() if s.error]
+    for phase, result in results.items():
+        assert result.returncode == 0, (
+            f"{phase} dbt build failed:\n{result.stdout[-4000:]}\n{result.stderr[-2000:]}\n"
+            f"statements the double refused: {refused}"
+        )
+    assert "Completed successfully" in results["incremental"].stdout
+
+
+def test_every_statement_parses_and_uses_nothing_starrocks_rejects(double_builds) -> None:
+    double, _, _ = double_builds
+    statements = double.received()
+    assert len(statements) > 200, "the builds sent almost nothing: did dbt reach the double?"
+    refused = [(s.phase, s.error, _sql(s)[:300]) for s in statements if s.error]
+    assert not refused, f"statements the double refused as StarRocks would: {refused}"
+    # The same checks again, outside the double: the test does not trust its own helper.
+    unparsed = [_sql(s)[:300] for s in statements if starrocks_parse_errors(s.sql)]
+    assert not unparsed, f"StarRocks SQL that sqlglot cannot parse: {unparsed}"
+    leaks = {
+        _sql(s)[:300]: label
+        for s in statements
+        for label, pattern in (DUCKDB_ONLY | STARROCKS_REJECTS).items()
+        if pattern.search(s.sql)
+    }
+    assert not leaks, f"constructs StarRocks rejects or misreads: {leaks}"
+
+
+def test_second_build_takes_every_incremental_branch(double_builds) -> None:
+    double, _, manifest = double_builds
+    models = _incremental_models(manifest)
+    # The intermediate models, and only they, keep incremental state (macros/incremental.sql).
+    intermediate = {
+        node["name"]
+        for node in manifest["nodes"].values()
+        if node["resource_type"] == "model" and "intermediate" in node["fqn"]
+    }
+    assert set(models) == intermediate and len(models) == 9, models
+    for name, target in models.items():
+        tmp = target[:-1] + "__dbt_tmp`"
+        # First build: the table is created from the model's SELECT.
+        assert _statements(double, "first", "CREATE TABLE AS", target), name
+        assert not _statements(double, "first", "INSERT", target), name
+        # Second build: the new rows go to a temporary table, then INSERT INTO the target.
+        assert not _statements(double, "incremental", "CREATE TABLE AS", target), name
+        assert _statements(double, "incremental", "CREATE TABLE AS", tmp), name
+        (insert,) = _statements(double, "incremental", "INSERT", target)
+        assert f"from {tmp}" in insert, insert
+
+    # is_incremental() was true: the label lookup ran on the double (it answered no new
+    # labels), and so did each model's lookup of its newest stamp (the double answers no
+    # rows: the epoch); the models read only rows newer than that.
+    def lookups(prefix: str) -> list[str]:
+        return [
+            sql
+            for s in double.received("incremental")
+            if s.kind == "SELECT" and (sql := _sql(s)).startswith(prefix)
+        ]
+
+    assert len(lookups("select distinct load_label")) == 3
+    stamped = {sql.split(" from ")[1] for sql in lookups("select max(_stamp) from")}
+    assert stamped == {models[name] for name in models if not name.endswith("_parsed")}
+    (parsed_tmp,) = _statements(
+        double, "incremental", "CREATE TABLE AS", "`staging`.`int_orders_parsed__dbt_tmp`"
+    )
+    assert "where 1 = 0" in parsed_tmp
+    (classified_tmp,) = _statements(
+        double, "incremental", "CREATE TABLE AS", "`staging`.`int_orders_classified__dbt_tmp`"
+    )
+    assert "_stamp > cast('1970-01-01 00:00:00' as datetime)" in classified_tmp
+
+
+def test_hooks_reach_the_warehouse_and_nothing_else_is_kept(double_builds) -> None:
+    double, _, manifest = double_builds
+    models = _incremental_models(manifest)
+    for name in DELETE_SCOPED:  # pre-hooks: only an incremental run deletes its scope
+        target = models[name]
+        assert not _statements(double, "first", "DELETE", target)
+        (delete,) = _statements(double, "incremental", "DELETE", target)
+        assert " in (select distinct " in delete and "_stamp > cast(" in delete, delete
+    # No bookkeeping table of dbt's own: every table created is a model's (or its
+    # temporary table), and no other statement writes anywhere.
+    created = {
+        re.match(r"create table (`\w+`\.`\w+`)", sql).group(1).replace("__dbt_tmp`", "`")
+        for s in double.received()
+        if s.phase in ("first", "incremental")
+        and (sql := _sql(s)).startswith("create table ")
+        and " as " in sql
+    }
+    tables = {
+        f"`{node['schema']}`.`{node['name']}`"
+        for node in manifest["nodes"].values()
+        if node["resource_type"] == "model" and node["config"]["materialized"] != "view"
+    }
+    assert created == tables
+    assert not [
+        _sql(s)
+        for s in double.received()
+        if s.phase in ("first", "incremental") and _sql(s).startswith("create table if not exists")
+    ]
+
+
+def test_ddl_sets_keys_buckets_and_properties(double_builds) -> None:
+    double, _, manifest = double_builds
+    tables = {
+        node["name"]: (node["schema"], node["config"])
+        for node in manifest["nodes"].values()
+        if node["resource_type"] == "model" and node["config"]["materialized"] != "view"
+    }
+    for name, (schema, config) in tables.items():
+        table = double.relation(schema, name)
+        assert table is not None and table.kind == "TABLE", name
+        # STARROCKS_REPLICATION_NUM reaches every table dbt creates (dbt_project.yml)
+        assert table.properties == {"replication_num": REPLICATION_NUM}, name
+        assert table.buckets == config["buckets"] == 4, name
+        assert table.keys == config["keys"] and table.keys_type == config["table_type"], name
+        assert table.distributed_by == config["distributed_by"], name
+    for name, keys in PRIMARY_KEY_MODELS.items():
+        table = double.relation("marts", name)
+        assert (table.keys_type, table.keys) == ("PRIMARY", keys)
+        assert [c.name for c in table.columns[: len(keys)]] == keys  # key columns lead
+        assert "primary key (" in table.ddl.lower()
+    for schema, names in VIEWS.items():
+        for name in names:
+            assert double.relation(schema, name).kind == "VIEW", name
+    raw = double.relation("raw", "raw_orders")
+    assert (raw.keys_type, raw.properties) == ("DUPLICATE", {"replication_num": REPLICATION_NUM})
+
+
+@pytest.fixture
+def double_cursor():
+    double = StarRocksSqlDouble(rejects=DUCKDB_ONLY | STARROCKS_REJECTS, password="pw").start()
+    conn = pymysql.connect(
+        host="127.0.0.1", port=double.port, user="root", password="pw", autocommit=True
+    )
+    cursor = conn.cursor()
+    cursor.execute("create database d")
+    cursor.execute(
+        "create table d.t (k varchar(10) not null, n int, x double) "
+        "duplicate key(k) distributed by hash(k) buckets 1"
+    )
+    yield cursor
+    conn.close()
+    double.stop()
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "select k || 'a' from d.t",  # STARROCKS_REJECTS
+        "select k from d.t qualify row_number() over (order by n) = 1",
+        "select try_cast(n as int) from d.t",  # DUCKDB_ONLY
+        "select k, from d.t where",  # does not parse
+        "select k from d.missing",  # unknown table
+        "select nope from d.t",  # unknown column
+        "create table d.t (k int) distributed by hash(k) buckets 1",  # exists
+        "create table d.u primary key(n) distributed by hash(n) buckets 1 as select k, n from d.t",
+        "create table d.u primary key(x) distributed by hash(x) buckets 1 as select x from d.t",
+        "delete from d.t where k in (select k from d.t)",  # subquery: Primary Key tables only
+        "delete from d.t where k = 'a' or n = 1",
+        "insert into d.t (k, n) select k from d.t",
+        "analyze table d.t",  # a statement the double does not know
+    ],
+)
+def test_the_double_refuses_what_starrocks_refuses(double_cursor, sql: str) -> None:
+    with pytest.raises(pymysql.MySQLError):
+        double_cursor.execute(sql)
+
+
+def test_the_double_answers_what_starrocks_accepts(double_cursor) -> None:
+    double_cursor.execute("delete from d.t where k = 'a' and n in (1, 2)")
+    double_cursor.execute(
+        "create table d.u primary key(n) distributed by hash(n) buckets 1 as select n, k from d.t"
+    )
+    double_cursor.execute("delete from d.u where n in (select n from d.t)")
+    double_cursor.execute("select count(*) as failures, count(*) != 0 as should_warn from d.u")
+    assert double_cursor.fetchall() == ((0, 0),)
+    double_cursor.execute("desc d.u")
+    assert [row[:3] for row in double_cursor.fetchall()] == [
+        ("n", "int", "NO"),
+        ("k", "varchar(10)", "YES"),
+    ]
+    with pytest.raises(pymysql.MySQLError):
+        pymysql.connect(
+            host="127.0.0.1", port=double_cursor.connection.port, user="root", password="no"
+        )

@@ -189,3 +189,18 @@ def test_observations_carry_the_tag_dagster_reads_data_versions_from():
     from retail_platform.assets.raw import DATA_VERSION_TAG as used
 
     assert used == DATA_VERSION_TAG
+
+
+def test_dbt_is_never_pointed_elsewhere_than_the_warehouse_resource(warehouse_path, tmp_path):
+    from dagster import Failure
+
+    from retail_platform.assets.dbt import check_dbt_sees
+    from retail_platform.warehouse.duckdb import DuckDBWarehouse
+
+    # The environment names the resource's file: dbt inherits it, nothing is written.
+    assert check_dbt_sees(DuckDBWarehouse(path=str(warehouse_path)))["RETAIL_DUCKDB_PATH"] == str(
+        warehouse_path
+    )
+    other = DuckDBWarehouse(path=str(tmp_path / "other.duckdb"))
+    with pytest.raises(Failure, match="set RETAIL_DUCKDB_PATH"):
+        check_dbt_sees(other)

@@ -15,6 +15,7 @@ import pyarrow as pa
 import pytest
 
 from retail_platform.simulator import dirty, generator, runner
+from retail_platform.warehouse.base import ENTITIES
 
 SEED = 11
 
@@ -45,7 +46,7 @@ def _digest_script(batches: list[tuple[int, int, int]], dirty_rate: float) -> st
         for c, p, o in {batches!r}:
             rec = generator.plan_batch(log, seed={SEED}, customers=c, products=p, orders=o,
                                        step_seconds=86_400, dirty_rate={dirty_rate})
-            for entity in runner.ENTITIES:
+            for entity in ENTITIES:
                 for label, payloads in runner.generate_payloads(rec, log, entity):
                     h.update(label.encode())
                     for value in payloads.cast("binary").to_pylist():
@@ -163,7 +164,7 @@ def test_digest_helper_is_stable_in_process() -> None:
 
     def digest() -> str:
         h = hashlib.sha256()
-        for entity in runner.ENTITIES:
+        for entity in ENTITIES:
             for label, arr in runner.generate_payloads(log[-1], [], entity):
                 h.update(label.encode() + b"".join(arr.cast(pa.binary()).to_pylist()))
         return h.hexdigest()

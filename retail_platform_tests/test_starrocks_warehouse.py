@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 import pytest
 from dagster import EnvVar
 
+from retail_platform.warehouse import warehouse_from_env
 from retail_platform.warehouse.base import RAW_TABLES, SIM_BATCHES_TABLE, WarehouseError
 from retail_platform.warehouse.starrocks import StarRocksWarehouse, raw_table_ddl
 
@@ -122,9 +123,21 @@ def test_name_describe_and_dbt_env_keep_the_password_in_one_place():
 
 
 def test_password_comes_from_envvar(monkeypatch):
+    from retail_platform.resources import StarRocksResource, warehouse_resource
+
+    monkeypatch.setenv("RETAIL_WAREHOUSE", "starrocks")
     monkeypatch.setenv("STARROCKS_PASSWORD", SECRET)
-    wh = StarRocksWarehouse(password=EnvVar("STARROCKS_PASSWORD")).process_config_and_initialize()
+    monkeypatch.setenv("STARROCKS_PORT", "19030")
+    resource = warehouse_resource()
+    assert isinstance(resource, StarRocksResource)
+    # An EnvVar, resolved per run: the definitions never hold the secret itself.
+    assert resource.password == EnvVar("STARROCKS_PASSWORD")
+    wh = resource.process_config_and_initialize()  # what a run gets: the plain warehouse
+    assert isinstance(wh, StarRocksWarehouse)
     assert wh.dbt_env()["STARROCKS_PASSWORD"] == SECRET
+    assert wh.port == 19030
+    # The CLI's way, without Dagster: the same variables.
+    assert warehouse_from_env().dbt_env()["STARROCKS_PASSWORD"] == SECRET
 
 
 def test_unreachable_server_names_host_and_port():

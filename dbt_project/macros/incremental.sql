@@ -65,7 +65,8 @@
     {%- if offline_compile() -%}
         coalesce(({{ lookup }}), {{ epoch }})
     {%- else -%}
-        {%- set newest = run_query(lookup).columns[0].values()[0] if execute else none -%}
+        {%- set values = run_query(lookup).columns[0].values() if execute else [] -%}
+        {%- set newest = values[0] if values else none -%}
         {{ stamp_literal(newest) if newest is not none else epoch }}
     {%- endif -%}
 {%- endmacro %}

@@ -22,12 +22,15 @@ from dagster import (
     AssetKey,
     AssetSpec,
     AutomationCondition,
+    Failure,
     FreshnessPolicy,
+    ResourceParam,
 )
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
 from retail_platform.assets.dbt_metadata import with_data_metadata
 from retail_platform.assets.keys import WAREHOUSE_POOL, WAREHOUSE_RETRY
+from retail_platform.dbt_child import child_env
 from retail_platform.project import dbt_project
 from retail_platform.retention import prune_paths, retention_window
 from retail_platform.warehouse.base import Warehouse
@@ -62,19 +65,28 @@ class RetailDbtTranslator(DagsterDbtTranslator):
         )
 
 
-@contextmanager
-def environment(extra: Mapping[str, str]) -> Iterator[None]:
-    """dbt reads its connection from env vars; point them at the run's warehouse resource."""
-    saved = {name: os.environ.get(name) for name in extra}
-    os.environ.update(extra)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+def check_dbt_sees(warehouse: Warehouse) -> dict[str, str]:
+    """What dbt will connect to, from the environment it inherits; it must be the run's warehouse.
+
+    dbt's profile reads the warehouse from environment variables, the same ones the
+    warehouse resource was configured from, so they agree unless a resource was given
+    explicitly (a test, a job's config). Setting them here instead would mean writing
+    `os.environ` in the middle of a run; a clear error is better.
+    """
+    inherited = child_env(os.environ)
+    differs = {
+        name: value
+        for name, value in warehouse.dbt_env().items()
+        if name in inherited and inherited[name] != value
+    }
+    if differs:
+        names = ", ".join(sorted(differs))
+        raise Failure(
+            f"dbt would connect elsewhere than the warehouse resource ({warehouse.describe()}): "
+            f"set {names} in the environment to the resource's values",
+            allow_retries=False,
+        )
+    return inherited
 
 
 @contextmanager
@@ -126,18 +138,17 @@ def partial_parse_target(context: AssetExecutionContext, env: Mapping[str, str])
     retry_policy=WAREHOUSE_RETRY,
 )
 def retail_dbt_models(
-    context: AssetExecutionContext, dbt: DbtCliResource, warehouse: Warehouse
+    context: AssetExecutionContext, dbt: DbtCliResource, warehouse: ResourceParam[Warehouse]
 ) -> Iterator[Any]:
-    env = warehouse.dbt_env()
-    with partial_parse_target(context, env) as target_path:
-        with environment(env):
-            # Unit tests check the SQL, not the data: CI runs them (the test suite);
-            # dbt advises against them in production builds, where each is one more node.
-            invocation = dbt.cli(
-                ["build", "--exclude-resource-type", "unit_test"],
-                context=context,
-                target_path=target_path,
-            )
+    env = check_dbt_sees(warehouse)
+    with partial_parse_target(
+        context, {name: env.get(name, "") for name in warehouse.dbt_env()}
+    ) as path:
+        # Unit tests check the SQL, not the data: CI runs them (the test suite); dbt
+        # advises against them in production builds, where each is one more node.
+        invocation = dbt.cli(
+            ["build", "--exclude-resource-type", "unit_test"], context=context, target_path=path
+        )
         events = invocation.stream()
         # dbt has exited (the DuckDB file is free): add what the data looks like.
         yield from with_data_metadata(context, events, invocation.manifest, warehouse)

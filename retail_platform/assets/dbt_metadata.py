@@ -82,7 +82,7 @@ def with_data_metadata(
     if built:
         started = time.perf_counter()
         try:
-            extra = _read(warehouse, built)
+            extra = read_metadata(warehouse, built)
         except Exception as exc:
             context.log.warning(f"no row counts or mart figures for this build: {exc}")
         else:
@@ -98,7 +98,8 @@ def with_data_metadata(
         raise failure
 
 
-def _read(warehouse: Warehouse, built: Mapping[int, Mapping[str, Any]]) -> dict[int, dict]:
+def read_metadata(warehouse: Warehouse, built: Mapping[int, Mapping[str, Any]]) -> dict[int, dict]:
+    """The metadata of each built model (manifest node, by any key); publishes the marts."""
     with warehouse.session():
         extra = _describe(warehouse, built)
         names = {node["alias"]: index for index, node in built.items()}

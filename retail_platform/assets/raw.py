@@ -17,6 +17,7 @@ from dagster import (
     DataVersion,
     MetadataValue,
     ObserveResult,
+    ResourceParam,
     multi_observable_source_asset,
 )
 
@@ -62,7 +63,9 @@ warnings.filterwarnings("ignore", message=".*multi_observable_source_asset.*", c
 
 
 @multi_observable_source_asset(specs=RAW_SPECS, can_subset=True, name="raw_tables")
-def raw_tables(context: AssetExecutionContext, warehouse: Warehouse) -> Iterator[ObserveResult]:
+def raw_tables(
+    context: AssetExecutionContext, warehouse: ResourceParam[Warehouse]
+) -> Iterator[ObserveResult]:
     with warehouse.session():
         states = {key: warehouse.observe(key.path[-1]) for key in context.selected_asset_keys}
     for key, state in states.items():

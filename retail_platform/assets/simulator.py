@@ -7,28 +7,39 @@ from dagster import (
     AssetSpec,
     Config,
     MaterializeResult,
+    ResourceParam,
     multi_asset,
 )
 from pydantic import Field
 
 from retail_platform.assets.keys import (
-    ENTITIES,
     RAW_KEYS,
     SIMULATOR_KEYS,
     WAREHOUSE_POOL,
     WAREHOUSE_RETRY,
 )
 from retail_platform.assets.raw import observation
-from retail_platform.warehouse.base import Warehouse
+from retail_platform.simulator.batch import (
+    DEFAULT_DIRTY_RATE,
+    DEFAULT_SEED,
+    DEFAULT_STEP_SECONDS,
+    BatchSizes,
+)
+from retail_platform.warehouse.base import ENTITIES, Warehouse
 
 
 class SimulatorConfig(Config):
-    customers: int = Field(200, ge=0, description="New customers in the batch.")
-    products: int = Field(20, ge=0, description="New products in the batch.")
-    orders: int = Field(1_000, ge=0, description="New orders in the batch.")
-    seed: int = Field(42, description="Same seed + same batch number = same payloads.")
-    dirty_rate: float = Field(0.01, ge=0.0, le=1.0, description="Share of payloads with faults.")
-    step_minutes: int = Field(1_440, gt=0, description="Simulated time each batch covers.")
+    # Checked by the simulator itself (batch.validate_batch), as for the CLI.
+    customers: int = Field(BatchSizes.customers, description="New customers in the batch (>= 0).")
+    products: int = Field(BatchSizes.products, description="New products in the batch (>= 0).")
+    orders: int = Field(BatchSizes.orders, description="New orders in the batch (>= 0).")
+    seed: int = Field(DEFAULT_SEED, description="Same seed + same batch number = same payloads.")
+    dirty_rate: float = Field(
+        DEFAULT_DIRTY_RATE, description="Share of payloads with faults (0 to 1)."
+    )
+    step_minutes: int = Field(
+        DEFAULT_STEP_SECONDS // 60, description="Simulated minutes each batch covers (> 0)."
+    )
 
 
 @multi_asset(
@@ -48,10 +59,10 @@ class SimulatorConfig(Config):
     retry_policy=WAREHOUSE_RETRY,
 )
 def simulator_batches(
-    context: AssetExecutionContext, config: SimulatorConfig, warehouse: Warehouse
+    context: AssetExecutionContext, config: SimulatorConfig, warehouse: ResourceParam[Warehouse]
 ) -> Iterator[MaterializeResult]:
     # Imported here so loading the definitions stays light (numpy/arrow/faker only in runs).
-    from retail_platform.simulator.runner import BatchSizes, run_batch
+    from retail_platform.simulator.runner import run_batch
 
     # In dependency order: a multi-asset must yield customers/products before orders.
     entities = [e for e in ENTITIES if SIMULATOR_KEYS[e] in context.selected_asset_keys]

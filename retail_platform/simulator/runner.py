@@ -16,6 +16,15 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 
 from retail_platform.simulator import dirty
+from retail_platform.simulator.batch import (
+    DEFAULT_DIRTY_RATE,
+    DEFAULT_SEED,
+    DEFAULT_SIZES,
+    DEFAULT_STEP_SECONDS,
+    BatchSizes,
+    SimulatorError,
+    validate_batch,
+)
 from retail_platform.simulator.generator import (
     BatchRecord,
     customers_batch,
@@ -23,32 +32,18 @@ from retail_platform.simulator.generator import (
     plan_batch,
     products_batch,
 )
-from retail_platform.warehouse.base import RAW_SCHEMA, SIM_BATCHES_TABLE, LoadResult, Warehouse
+from retail_platform.warehouse.base import (
+    ENTITIES,
+    RAW_SCHEMA,
+    RAW_TABLE,
+    SIM_BATCHES_TABLE,
+    LoadResult,
+    Warehouse,
+)
 
-ENTITIES = ("customers", "products", "orders")
-RAW_TABLE = {entity: f"raw_{entity}" for entity in ENTITIES}
-DEFAULT_SEED = 42
-DEFAULT_STEP_SECONDS = 86_400  # one simulated day per batch: fact_daily_sales grows a day at a time
-DEFAULT_DIRTY_RATE = 0.01
 # Rows per load request: big enough to keep StarRocks tablet versions low, small enough
 # to stream millions of orders in bounded memory. Fixed, since labels depend on it.
 CHUNK_ROWS = 100_000
-
-
-class SimulatorError(RuntimeError):
-    """A simulator problem worth one clear line to the user."""
-
-
-@dataclass(frozen=True)
-class BatchSizes:
-    customers: int = 200
-    products: int = 20
-    orders: int = 1_000
-
-    def __post_init__(self) -> None:
-        for name in ("customers", "products", "orders"):
-            if getattr(self, name) < 0:
-                raise SimulatorError(f"--{name} must be >= 0, got {getattr(self, name)}")
 
 
 @dataclass
@@ -133,7 +128,7 @@ def generate_payloads(
 def run_batch(
     warehouse: Warehouse,
     *,
-    sizes: BatchSizes = BatchSizes(),
+    sizes: BatchSizes = DEFAULT_SIZES,
     seed: int = DEFAULT_SEED,
     step_seconds: int = DEFAULT_STEP_SECONDS,
     dirty_rate: float = DEFAULT_DIRTY_RATE,
@@ -141,10 +136,7 @@ def run_batch(
     on_progress: Callable[[str, int], None] | None = None,
 ) -> BatchOutcome:
     """Generate and load the next batch of the selected entities."""
-    if not 0.0 <= dirty_rate <= 1.0:
-        raise SimulatorError(f"--dirty-rate must be between 0 and 1, got {dirty_rate}")
-    if step_seconds <= 0:
-        raise SimulatorError(f"step must be positive, got {step_seconds} s")
+    validate_batch(sizes, step_seconds, dirty_rate)
     selected = [e for e in ENTITIES if e in set(entities)]
     with warehouse.session():  # one connection for the whole batch
         return _run_batch(warehouse, selected, sizes, seed, step_seconds, dirty_rate, on_progress)

@@ -1,54 +1,66 @@
-"""The warehouse behind every asset, the CLI and dbt: DuckDB file (default) or StarRocks."""
+"""The warehouse behind every asset, the CLI and dbt: DuckDB file (default) or StarRocks.
+
+Plain Python, no Dagster: resources.py wraps the same choice as a Dagster resource.
+"""
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
+from collections.abc import Callable
 
-from dagster import EnvVar
-
+from retail_platform.settings import DEFAULT_DUCKDB_PATH, retention_minutes
 from retail_platform.warehouse.base import Warehouse, WarehouseError
-from retail_platform.warehouse.duckdb import DuckDBWarehouse
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_DUCKDB_PATH = PROJECT_ROOT / ".retail" / "warehouse.duckdb"
 WAREHOUSES = ("duckdb", "starrocks")
+# Which environment variable sets which field of each warehouse (and its type).
+DUCKDB_ENV: dict[str, tuple[str, Callable[[str], object]]] = {
+    "path": ("RETAIL_DUCKDB_PATH", str),
+}
+STARROCKS_ENV: dict[str, tuple[str, Callable[[str], object]]] = {
+    "host": ("STARROCKS_HOST", str),
+    "port": ("STARROCKS_PORT", int),
+    "http_port": ("STARROCKS_HTTP_PORT", int),
+    "user": ("STARROCKS_USER", str),
+    "password": ("STARROCKS_PASSWORD", str),
+    "be_host_override": ("STARROCKS_BE_HOST", str),
+    "be_port_override": ("STARROCKS_BE_PORT", int),
+    "replication_num": ("STARROCKS_REPLICATION_NUM", int),
+}
 
 
-def _env_or(name: str, default: str) -> str:
-    """An `EnvVar` when the variable is set (resolved per run, hidden in the UI), else the default."""
-    return EnvVar(name) if os.environ.get(name) else default
+def warehouse_kind() -> str:
+    """RETAIL_WAREHOUSE: `duckdb` (the default) or `starrocks`."""
+    kind = os.environ.get("RETAIL_WAREHOUSE", "duckdb").strip().lower() or "duckdb"
+    if kind not in WAREHOUSES:
+        raise WarehouseError(
+            f"RETAIL_WAREHOUSE must be one of {', '.join(WAREHOUSES)}, got {kind!r}"
+        )
+    return kind
+
+
+def env_fields(mapping: dict[str, tuple[str, Callable[[str], object]]]) -> dict[str, object]:
+    """The fields whose environment variable is set, converted."""
+    fields = {}
+    for name, (var, convert) in mapping.items():
+        value = os.environ.get(var)
+        if value:
+            try:
+                fields[name] = convert(value)
+            except ValueError:
+                raise WarehouseError(f"{var} must be a whole number, got {value!r}") from None
+    return fields
 
 
 def warehouse_from_env() -> Warehouse:
-    """The warehouse named by RETAIL_WAREHOUSE (`duckdb`, the default, or `starrocks`)."""
-    kind = os.environ.get("RETAIL_WAREHOUSE", "duckdb").strip().lower() or "duckdb"
-    if kind == "duckdb":
-        from retail_platform.retention import retention_window
+    """The warehouse named by RETAIL_WAREHOUSE, configured from the environment."""
+    if warehouse_kind() == "duckdb":
+        from retail_platform.warehouse.duckdb import DuckDBWarehouse
 
         return DuckDBWarehouse(
-            path=_env_or("RETAIL_DUCKDB_PATH", str(DEFAULT_DUCKDB_PATH)),
+            **{"path": str(DEFAULT_DUCKDB_PATH), **env_fields(DUCKDB_ENV)},
             # The ledger forgets labels with the rest of the history (retention.py).
-            label_retention_seconds=retention_window().total_seconds(),
+            label_retention_seconds=retention_minutes() * 60,
         )
-    if kind == "starrocks":
-        from retail_platform.warehouse.starrocks import StarRocksWarehouse
+    from retail_platform.warehouse.starrocks import StarRocksWarehouse
 
-        overrides = {
-            field: EnvVar.int(var)
-            if field.endswith(("port", "port_override", "_num"))
-            else EnvVar(var)
-            for field, var in (
-                ("host", "STARROCKS_HOST"),
-                ("port", "STARROCKS_PORT"),
-                ("http_port", "STARROCKS_HTTP_PORT"),
-                ("user", "STARROCKS_USER"),
-                ("password", "STARROCKS_PASSWORD"),
-                ("be_host_override", "STARROCKS_BE_HOST"),
-                ("be_port_override", "STARROCKS_BE_PORT"),
-                ("replication_num", "STARROCKS_REPLICATION_NUM"),
-            )
-            if os.environ.get(var)
-        }
-        return StarRocksWarehouse(**overrides)
-    raise WarehouseError(f"RETAIL_WAREHOUSE must be one of {', '.join(WAREHOUSES)}, got {kind!r}")
+    return StarRocksWarehouse(**env_fields(STARROCKS_ENV))

@@ -1,24 +1,29 @@
 """The warehouse seam: what every asset, the CLI and the tests need from a warehouse.
 
-Two implementations sit behind it (DuckDB file, StarRocks). Each is a Dagster
-``ConfigurableResource`` so it is configured with ``EnvVar`` and shows up in the UI,
-but nothing here imports Dagster machinery beyond that base class.
+Two implementations sit behind it (DuckDB file, StarRocks), plain Python: the CLI
+uses them without importing Dagster. resources.py makes them Dagster resources
+(configured with ``EnvVar``, shown in the UI).
 """
 
 from __future__ import annotations
 
 import re
-from abc import abstractmethod
+from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-import pyarrow as pa
-from dagster import ConfigurableResource
+if TYPE_CHECKING:
+    import pyarrow as pa
 
+
+# What the simulator generates, in dependency order (orders need customers, products).
+ENTITIES = ("customers", "products", "orders")
 RAW_SCHEMA = "raw"
-RAW_TABLES = ("raw_customers", "raw_products", "raw_orders")
+RAW_TABLE = {entity: f"raw_{entity}" for entity in ENTITIES}
+RAW_TABLES = tuple(RAW_TABLE.values())
 # The simulator's own batch log; loaded exactly like a raw table so its writes are
 # idempotent by label too. Not a dbt source.
 SIM_BATCHES_TABLE = "sim_batches"
@@ -83,7 +88,7 @@ class TableState:
         return f"{self.row_count}@{stamp}"
 
 
-class Warehouse(ConfigurableResource):
+class Warehouse(ABC):
     """Load labeled batches into raw tables, observe them, run queries, point dbt at it."""
 
     @property

@@ -12,13 +12,14 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pyarrow as pa
-from pydantic import Field
 
 from retail_platform import snapshots
+from retail_platform.settings import DEFAULT_RETENTION_MINUTES
 from retail_platform.warehouse.base import (
     RAW_SCHEMA,
     RAW_TABLES,
@@ -38,22 +39,19 @@ LEDGER = f"{RAW_SCHEMA}._loads"
 _SESSION: ContextVar[tuple[Path, object] | None] = ContextVar("duckdb_session", default=None)
 
 
+@dataclass
 class DuckDBWarehouse(Warehouse):
     """Raw tables and dbt models in one local DuckDB file."""
 
-    path: str = Field(description="DuckDB database file (created on first use).")
-    lock_timeout_seconds: float = Field(
-        default=20.0,
-        description="How long to wait for another process's lock on the file before a clear "
-        "error (a dbt build holds it for seconds). Ops retry 3 times with backoff after that: "
-        "4 x 20 s + 21 s stays inside the runs' 120 s max runtime, so a run fails with this "
-        "error, not with a timeout.",
-    )
-    label_retention_seconds: float = Field(
-        default=3 * 86_400.0,
-        description="How long the label ledger remembers a load: a retry within this window "
-        "is recognised as already loaded (StarRocks keeps labels 3 days by default).",
-    )
+    path: str  # the database file (created on first use)
+    # How long to wait for another process's lock on the file before a clear error (a
+    # dbt build holds it for seconds). Ops retry 3 times with backoff after that:
+    # 4 x 20 s + 21 s stays inside the runs' 120 s max runtime, so a run fails with
+    # this error, not with a timeout.
+    lock_timeout_seconds: float = 20.0
+    # How long the label ledger remembers a load: a retry within this window is
+    # recognised as already loaded (StarRocks keeps labels 3 days by default).
+    label_retention_seconds: float = DEFAULT_RETENTION_MINUTES * 60.0
 
     @property
     def name(self) -> str:

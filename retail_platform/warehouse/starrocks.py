@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import pyarrow as pa
 import pymysql
-from pydantic import Field
 
 from retail_platform.warehouse.base import (
     RAW_SCHEMA,
@@ -52,6 +52,7 @@ def raw_table_ddl(table: str, buckets: int, replication_num: int | None) -> str:
     )
 
 
+@dataclass
 class StarRocksWarehouse(Warehouse):
     """StarRocks 3.x: FE MySQL port for queries and DDL, FE/BE HTTP ports for Stream Load."""
 
@@ -59,11 +60,10 @@ class StarRocksWarehouse(Warehouse):
     port: int = 9030
     http_port: int = 8030
     user: str = "root"
-    # Give it with EnvVar("STARROCKS_PASSWORD"); repr=False keeps it out of reprs and logs.
-    password: str = Field(default="", repr=False)
-    be_host_override: str | None = Field(
-        default=None, description="Reach the BE here instead of the address the FE advertises."
-    )
+    # repr=False keeps it out of reprs and logs (the resource takes it from an EnvVar).
+    password: str = field(default="", repr=False)
+    # Reach the BE here instead of the address the FE advertises.
+    be_host_override: str | None = None
     be_port_override: int | None = None
     buckets: int = 1  # set explicitly: the all-in-one image defaults to 48
     # Replicas of each table: None keeps the server's default (1 on the all-in-one

@@ -1,0 +1,33 @@
+"""Paths and defaults of the platform, one place each. Imports nothing heavy:
+`retail-dbt` and `retail-sim` read it before anything else."""
+
+import os
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+# Git-ignored state of a checkout: the embedded warehouse, its published marts,
+# `make check`'s own warehouse and instance.
+STATE_DIR = PROJECT_ROOT / ".retail"
+DEFAULT_DUCKDB_PATH = STATE_DIR / "warehouse.duckdb"
+DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+# dbt lives in an environment of its own (pyproject.toml, group `dbt`): no Dagster
+# process imports it.
+DBT_EXECUTABLE = PROJECT_ROOT / ".venv-dbt" / "bin" / "dbt"
+
+# How long run history, dbt folders and load labels are kept.
+RETENTION_ENV = "RETAIL_RETENTION_MINUTES"
+DEFAULT_RETENTION_MINUTES = 3 * 24 * 60  # as long as StarRocks keeps load labels
+
+
+def retention_minutes() -> float:
+    """The retention window from the environment, read when needed (never at import)."""
+    value = os.environ.get(RETENTION_ENV, "").strip()
+    if not value:
+        return DEFAULT_RETENTION_MINUTES
+    try:
+        minutes = float(value)
+    except ValueError:
+        raise ValueError(f"{RETENTION_ENV} must be a number of minutes, got {value!r}") from None
+    if minutes <= 0:
+        raise ValueError(f"{RETENTION_ENV} must be positive, got {value!r}")
+    return minutes

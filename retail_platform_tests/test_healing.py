@@ -121,9 +121,9 @@ def check_runs(instance: DagsterInstance, key: AssetCheckKey) -> set[str]:
 
 def prune_two_minutes_later(instance: DagsterInstance, monkeypatch) -> SkipReason:
     """prune_history with a minute's window, seen two minutes from now: every run is past it."""
-    from retail_platform import retention
+    from retail_platform import retention, settings
 
-    monkeypatch.setenv(retention.RETENTION_ENV, "1")
+    monkeypatch.setenv(settings.RETENTION_ENV, "1")
     later = datetime.now(UTC) + timedelta(minutes=2)
     monkeypatch.setattr(
         retention, "datetime", type("clock", (), {"now": staticmethod(lambda tz=None: later)})
@@ -132,7 +132,7 @@ def prune_two_minutes_later(instance: DagsterInstance, monkeypatch) -> SkipReaso
 
 
 def test_prune_history_deletes_old_runs_with_their_files(tmp_path, monkeypatch):
-    from retail_platform import retention
+    from retail_platform import retention, settings
 
     monkeypatch.setattr(retention, "KEEP_NEWEST_RUNS", 2)
     (tmp_path / "home").mkdir()
@@ -145,7 +145,7 @@ def test_prune_history_deletes_old_runs_with_their_files(tmp_path, monkeypatch):
         positive, rare_ok = AssetCheckKey(thing.key, "positive"), AssetCheckKey(rare.key, "rare_ok")
         assert check_runs(instance, positive) == set(ids)
 
-        monkeypatch.setenv(retention.RETENTION_ENV, "60")
+        monkeypatch.setenv(settings.RETENTION_ENV, "60")
         kept = retention.prune_history(build_sensor_context(instance=instance))
         assert isinstance(kept, SkipReason) and "deleted 0 " in kept.skip_message
         assert len(instance.get_run_records()) == 5  # all inside the window

@@ -42,6 +42,7 @@ def _digest_script(batches: list[tuple[int, int, int]], dirty_rate: float) -> st
         f"""
         import hashlib
         from retail_platform.simulator import generator, runner
+        from retail_platform.warehouse.base import ENTITIES
         log, h = [], hashlib.sha256()
         for c, p, o in {batches!r}:
             rec = generator.plan_batch(log, seed={SEED}, customers=c, products=p, orders=o,

@@ -52,8 +52,11 @@ setup: $(BIN)/python
 	$(BIN)/retail-sim init
 	@mkdir -p "$(DAGSTER_HOME)" && ln -sf "$(CURDIR)/instance/dagster.yaml" "$(DAGSTER_HOME)/dagster.yaml"
 
+# `dagster dev` warns at every start that `dg dev` (dagster-dg-cli, not installed here)
+# supersedes it; it still works in 1.13. `python -W` silences exactly that line, in that
+# process only, so any other start-up warning stands out (bench/soak.py does the same).
 dev: setup
-	$(BIN)/dagster dev -w workspace.yaml -h $${DAGSTER_WEBSERVER_HOST:-127.0.0.1} -p $${DAGSTER_WEBSERVER_PORT:-3000}
+	$(BIN)/python -W 'ignore:Function `dev_command` is superseded' -m dagster dev -w workspace.yaml -h $${DAGSTER_WEBSERVER_HOST:-127.0.0.1} -p $${DAGSTER_WEBSERVER_PORT:-3000}
 
 # Each process of the deployment on its own (deploy/serve.py); Ctrl-C stops them all.
 serve: setup

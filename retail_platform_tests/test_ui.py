@@ -44,7 +44,9 @@ def chromium_executable() -> str | None:
 
 CHROMIUM = chromium_executable()
 NO_CHROMIUM = (
-    "no Chromium found (chromium, chromium-browser, google-chrome on PATH, or "
+    f"RETAIL_CHROMIUM={os.environ['RETAIL_CHROMIUM']!r} is not an executable"
+    if os.environ.get("RETAIL_CHROMIUM")
+    else "no Chromium found (chromium, chromium-browser, google-chrome on PATH, or "
     "RETAIL_CHROMIUM): apt-get install chromium (.ci/run does)"
 )
 # Set by `make screenshots`: there a missing browser is an error, not a skip that would

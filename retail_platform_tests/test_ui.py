@@ -5,7 +5,7 @@ instance/dagster.yaml, own DuckDB file, a free loopback port, its output in a fi
 
 - before the first batch, once the minute look and the automation sensor have had
   their first go: no asset check has failed and start-up printed no warning;
-- after two `generate_job` batches: the `marts/fact_daily_sales` page shows its row
+- after three `generate_job` batches: the `marts/fact_daily_sales` page shows its row
   count and typed columns, its plots chart the business figures, and the global
   lineage graph shows the flow from the simulator to the marts.
 
@@ -80,6 +80,7 @@ LINEAGE_NODES = ("orders", "raw_orders", "stg_orders", "fact_daily_sales")
 # Start-up output that means something is misconfigured or about to change under us.
 WARNING_MARKERS = ("will not be used", "BetaWarning", "SupersessionWarning", "Warning:")
 AUTOMATION_SENSOR = "retail_automation"
+MINUTE_LOOK = "check_sources_every_minute"
 UI_TIMEOUT_MS = 60_000  # a 2-core machine also running the code server and run workers
 
 RUNS = """{ runsOrError(limit: 200) { ... on Runs { results {
@@ -106,6 +107,7 @@ class StartUp:
     log: str
     runs: list[dict]
     check_executions: dict[str, list[dict]]  # "asset/key:check" -> its executions
+    ticks: dict[str, list[dict]]  # sensor -> its latest ticks
 
 
 @dataclass
@@ -119,14 +121,20 @@ def runs(dev: Dev) -> list[dict]:
     return dev.gql(RUNS)["runsOrError"]["results"]
 
 
-def wait_until_settled(dev: Dev, timeout: float) -> None:
-    """Until the minute look has observed raw (check_sources_job ended), the automation
-    sensor has evaluated since, and no run is queued or in flight."""
+def sensor_ticks(dev: Dev, name: str) -> list[dict]:
     selector = {
         "repositoryLocationName": "retail_platform",
         "repositoryName": "__repository__",
-        "sensorName": AUTOMATION_SENSOR,
+        "sensorName": name,
     }
+    sensor = dev.gql(SENSOR_TICKS, {"s": selector})["sensorOrError"]
+    assert sensor["__typename"] == "Sensor", sensor
+    return sensor["sensorState"]["ticks"]
+
+
+def wait_until_settled(dev: Dev, timeout: float) -> None:
+    """Until the minute look has observed raw (check_sources_job ended), the automation
+    sensor has evaluated since, and no run is queued or in flight."""
     deadline = time.monotonic() + timeout
     state = "no run yet"
     while time.monotonic() < deadline:
@@ -135,9 +143,7 @@ def wait_until_settled(dev: Dev, timeout: float) -> None:
         active = [f"{r['jobName']}:{r['status']}" for r in now if r["status"] not in TERMINAL]
         if looks and not active:
             looked = max(r["endTime"] for r in looks)
-            sensor = dev.gql(SENSOR_TICKS, {"s": selector})["sensorOrError"]
-            assert sensor["__typename"] == "Sensor", sensor
-            ticks = sensor["sensorState"]["ticks"]
+            ticks = sensor_ticks(dev, AUTOMATION_SENSOR)
             if any(t["timestamp"] > looked and t["status"] != "STARTED" for t in ticks):
                 return
             state = "waiting for an automation tick after the minute look"
@@ -195,6 +201,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
             log=(tmp / "dagster_dev.log").read_text(errors="replace"),
             runs=runs(dev),
             check_executions=check_executions(dev),
+            ticks={name: sensor_ticks(dev, name) for name in (MINUTE_LOOK, AUTOMATION_SENSOR)},
         )
         # What the UI's "Skip" does: no "Join the Dagster community" dialog over the
         # pages (shown on a 127.0.0.1 origin until the instance records it as seen).
@@ -316,6 +323,10 @@ def test_startup_has_no_failed_check_and_no_warning(platform: Platform):
 
     failed_runs = [r for r in startup.runs if r["status"] != "SUCCESS"]
     assert failed_runs == []
+    failed_ticks = {
+        n: [t for t in ts if t["status"] == "FAILURE"] for n, ts in startup.ticks.items()
+    }
+    assert failed_ticks == {MINUTE_LOOK: [], AUTOMATION_SENSOR: []}
     # The minute look ran the raw checks on the empty tables: there is something to judge.
     raw = {k: v for k, v in startup.check_executions.items() if k.startswith("raw/")}
     assert len(raw) == 3 and all(raw.values()), raw

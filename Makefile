@@ -23,7 +23,7 @@ RETAIL_HOME := $(CURDIR)/.retail
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 DBT_FLAGS := --project-dir dbt_project --profiles-dir dbt_project
 
-.PHONY: help setup dev serve generate test test-starrocks check bench soak chaos lint up down platform-up platform-down clean
+.PHONY: help setup dev serve generate test test-starrocks screenshots check bench soak chaos lint up down platform-up platform-down clean
 
 help:
 	@echo "make dev             the platform in dagster dev (embedded DuckDB), UI on http://127.0.0.1:3000"
@@ -37,6 +37,7 @@ help:
 	@echo "make up / make down  a local StarRocks in Docker; then RETAIL_WAREHOUSE=starrocks make dev"
 	@echo "make platform-up     the whole platform in Docker (StarRocks, Postgres, Dagster); platform-down stops it"
 	@echo "make test-starrocks  the whole flow against the StarRocks from make up"
+	@echo "make screenshots     docs/images/*.png again, from the browser test (needs chromium)"
 
 $(BIN)/python: pyproject.toml uv.lock
 	@command -v $(firstword $(UV)) >/dev/null || { echo "uv is not installed: see https://docs.astral.sh/uv/ (or: pip install uv)"; exit 1; }
@@ -51,8 +52,11 @@ setup: $(BIN)/python
 	$(BIN)/retail-sim init
 	@mkdir -p "$(DAGSTER_HOME)" && ln -sf "$(CURDIR)/instance/dagster.yaml" "$(DAGSTER_HOME)/dagster.yaml"
 
+# `dagster dev` warns at every start that `dg dev` (dagster-dg-cli, not installed here)
+# supersedes it; it still works in 1.13. `python -W` silences exactly that line, in that
+# process only, so any other start-up warning stands out (bench/soak.py does the same).
 dev: setup
-	$(BIN)/dagster dev -w workspace.yaml -h $${DAGSTER_WEBSERVER_HOST:-127.0.0.1} -p $${DAGSTER_WEBSERVER_PORT:-3000}
+	$(BIN)/python -W 'ignore:Function `dev_command` is superseded' -m dagster dev -w workspace.yaml -h $${DAGSTER_WEBSERVER_HOST:-127.0.0.1} -p $${DAGSTER_WEBSERVER_PORT:-3000}
 
 # Each process of the deployment on its own (deploy/serve.py); Ctrl-C stops them all.
 serve: setup
@@ -68,6 +72,11 @@ test: $(BIN)/python
 
 test-starrocks: $(BIN)/python
 	RETAIL_WAREHOUSE=starrocks $(BIN)/pytest -m starrocks -rs
+
+# The README's UI screenshots, taken by the browser test in a live dagster dev (system
+# Chromium, headless); never edited by hand.
+screenshots: setup
+	RETAIL_SCREENSHOTS_DIR=docs/images $(BIN)/pytest retail_platform_tests/test_ui.py -m browser -rs
 
 # One batch through the whole graph with the dagster CLI, in a warehouse and instance of
 # its own. Fails if any run fails or any error-severity check (dbt test) fails.

@@ -23,11 +23,12 @@ RETAIL_HOME := $(CURDIR)/.retail
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 DBT_FLAGS := --project-dir dbt_project --profiles-dir dbt_project
 
-.PHONY: help setup dev serve generate test test-starrocks screenshots check bench soak chaos lint up down platform-up platform-down clean
+.PHONY: help setup dev serve generate test test-ui test-starrocks screenshots check bench soak chaos lint up down platform-up platform-down clean
 
 help:
 	@echo "make dev             the platform in dagster dev (embedded DuckDB), UI on http://127.0.0.1:3000"
-	@echo "make test            the test suite"
+	@echo "make test            the test suite (all but the browser test)"
+	@echo "make test-ui         the browser test: the UI of a live dagster dev in headless Chromium"
 	@echo "make check           one batch through the whole graph with the dagster CLI, all asset checks"
 	@echo "make generate        one simulator batch outside Dagster (retail-sim generate)"
 	@echo "make bench           benchmarks: simulator speed, 5M-order memory, incremental transform cost"
@@ -66,9 +67,14 @@ generate: setup
 	$(BIN)/retail-sim generate
 
 # One worker per core (pytest-xdist), whole files per worker: a module's shared
-# fixtures (a dagster dev, the StarRocks double's builds) are built once.
+# fixtures (the StarRocks double's builds) are built once. The browser test is apart
+# (test-ui): minutes of waiting on a live dagster dev's sensors, and it needs Chromium.
 test: $(BIN)/python
-	$(BIN)/pytest -n auto --dist loadfile --durations=10
+	$(BIN)/pytest -n auto --dist loadfile --durations=10 -m "not browser"
+
+# The UI in headless system Chromium over a live dagster dev (retail_platform_tests/test_ui.py).
+test-ui: $(BIN)/python
+	$(BIN)/pytest -m browser -rs --durations=5
 
 test-starrocks: $(BIN)/python
 	RETAIL_WAREHOUSE=starrocks $(BIN)/pytest -m starrocks -rs

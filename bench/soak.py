@@ -701,9 +701,14 @@ def footprint(home: Path, warehouse: Path) -> dict[str, int]:
     from retail_platform.warehouse.duckdb import DuckDBWarehouse
 
     def du(path: Path) -> int:
-        if not path.exists():
-            return 0
-        return sum(f.stat().st_size for f in path.rglob("*") if f.is_file() and not f.is_symlink())
+        total = 0
+        for f in path.rglob("*") if path.exists() else ():
+            try:  # pruning, dbt and the marts' publication remove files while we count
+                if f.is_file() and not f.is_symlink():
+                    total += f.stat().st_size
+            except FileNotFoundError:
+                pass
+        return total
 
     history = home / "history"
     out = {

@@ -276,11 +276,6 @@ def visible(locator) -> None:
     sync_api.expect(locator).to_be_visible(timeout=UI_TIMEOUT_MS)
 
 
-def on_screen(locator) -> None:
-    """Waits (bounded) until `locator` is rendered inside the viewport (in a screenshot)."""
-    sync_api.expect(locator).to_be_in_viewport(timeout=UI_TIMEOUT_MS)
-
-
 def in_viewport(locator) -> bool:
     """Whether `locator` is inside the viewport now (no waiting)."""
     try:

@@ -17,7 +17,7 @@ from packaging import version
 from pydantic import Field
 
 from retail_platform.project import DBT_BOUND_EXECUTABLE, dbt_project
-from retail_platform.settings import DBT_EXECUTABLE, DEFAULT_DUCKDB_PATH, retention_minutes
+from retail_platform.settings import DBT_EXECUTABLE, DEFAULT_DUCKDB_PATH
 from retail_platform.warehouse import DUCKDB_ENV, STARROCKS_ENV, warehouse_kind
 from retail_platform.warehouse.base import Warehouse
 
@@ -30,30 +30,33 @@ class DuckDBResource(ConfigurableResource):
     def create_resource(self, context: InitResourceContext) -> Warehouse:
         from retail_platform.warehouse.duckdb import DuckDBWarehouse
 
-        # The ledger forgets labels with the rest of the history (retention.py).
-        return DuckDBWarehouse(path=self.path, label_retention_seconds=retention_minutes() * 60)
+        return DuckDBWarehouse(path=self.path)
 
 
 class StarRocksResource(ConfigurableResource):
     """StarRocks 3.x: FE MySQL port for SQL, Stream Load over HTTP."""
 
-    host: str = "127.0.0.1"
-    port: int = 9030
-    http_port: int = 8030
-    user: str = "root"
-    password: str = Field(default="", description="Give it with EnvVar('STARROCKS_PASSWORD').")
+    # Unset fields keep StarRocksWarehouse's defaults (127.0.0.1:9030, HTTP 8030, root).
+    host: str | None = None
+    port: int | None = None
+    http_port: int | None = None
+    user: str | None = None
+    password: str | None = Field(
+        default=None, description="Give it with EnvVar('STARROCKS_PASSWORD')."
+    )
     be_host_override: str | None = Field(
         default=None, description="Reach the BE here instead of the address the FE advertises."
     )
     be_port_override: int | None = None
     replication_num: int | None = Field(
-        default=None, description="Replicas of each table; None keeps the server's default."
+        default=None, description="Replicas of each table; unset keeps the server's default."
     )
 
     def create_resource(self, context: InitResourceContext) -> Warehouse:
         from retail_platform.warehouse.starrocks import StarRocksWarehouse
 
-        return StarRocksWarehouse(**{name: getattr(self, name) for name in STARROCKS_ENV})
+        fields = {name: getattr(self, name) for name in STARROCKS_ENV}
+        return StarRocksWarehouse(**{k: v for k, v in fields.items() if v is not None})
 
 
 def warehouse_resource() -> DuckDBResource | StarRocksResource:

@@ -66,7 +66,7 @@ class RetailDbtTranslator(DagsterDbtTranslator):
 
 
 def check_dbt_sees(warehouse: Warehouse) -> dict[str, str]:
-    """What dbt will connect to, from the environment it inherits; it must be the run's warehouse.
+    """The connection settings dbt inherits; they must name the run's warehouse.
 
     dbt's profile reads the warehouse from environment variables, the same ones the
     warehouse resource was configured from, so they agree unless a resource was given
@@ -74,9 +74,10 @@ def check_dbt_sees(warehouse: Warehouse) -> dict[str, str]:
     `os.environ` in the middle of a run; a clear error is better.
     """
     inherited = child_env(os.environ)
+    expected = warehouse.dbt_env()
     differs = {
         name: value
-        for name, value in warehouse.dbt_env().items()
+        for name, value in expected.items()
         if name in inherited and inherited[name] != value
     }
     if differs:
@@ -86,7 +87,7 @@ def check_dbt_sees(warehouse: Warehouse) -> dict[str, str]:
             f"set {names} in the environment to the resource's values",
             allow_retries=False,
         )
-    return inherited
+    return {name: inherited.get(name, "") for name in expected}
 
 
 @contextmanager
@@ -140,10 +141,7 @@ def partial_parse_target(context: AssetExecutionContext, env: Mapping[str, str])
 def retail_dbt_models(
     context: AssetExecutionContext, dbt: DbtCliResource, warehouse: ResourceParam[Warehouse]
 ) -> Iterator[Any]:
-    env = check_dbt_sees(warehouse)
-    with partial_parse_target(
-        context, {name: env.get(name, "") for name in warehouse.dbt_env()}
-    ) as path:
+    with partial_parse_target(context, check_dbt_sees(warehouse)) as path:
         # Unit tests check the SQL, not the data: CI runs them (the test suite); dbt
         # advises against them in production builds, where each is one more node.
         invocation = dbt.cli(

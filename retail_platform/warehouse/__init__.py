@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-from retail_platform.settings import DEFAULT_DUCKDB_PATH, retention_minutes
+from retail_platform.settings import DEFAULT_DUCKDB_PATH
 from retail_platform.warehouse.base import Warehouse, WarehouseError
 
 WAREHOUSES = ("duckdb", "starrocks")
@@ -56,11 +56,7 @@ def warehouse_from_env() -> Warehouse:
     if warehouse_kind() == "duckdb":
         from retail_platform.warehouse.duckdb import DuckDBWarehouse
 
-        return DuckDBWarehouse(
-            **{"path": str(DEFAULT_DUCKDB_PATH), **env_fields(DUCKDB_ENV)},
-            # The ledger forgets labels with the rest of the history (retention.py).
-            label_retention_seconds=retention_minutes() * 60,
-        )
+        return DuckDBWarehouse(**{"path": str(DEFAULT_DUCKDB_PATH), **env_fields(DUCKDB_ENV)})
     from retail_platform.warehouse.starrocks import StarRocksWarehouse
 
     return StarRocksWarehouse(**env_fields(STARROCKS_ENV))

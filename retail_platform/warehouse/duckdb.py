@@ -12,14 +12,14 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pyarrow as pa
 
 from retail_platform import snapshots
-from retail_platform.settings import DEFAULT_RETENTION_MINUTES
+from retail_platform.settings import retention_minutes
 from retail_platform.warehouse.base import (
     RAW_SCHEMA,
     RAW_TABLES,
@@ -50,8 +50,9 @@ class DuckDBWarehouse(Warehouse):
     # this error, not with a timeout.
     lock_timeout_seconds: float = 20.0
     # How long the label ledger remembers a load: a retry within this window is
-    # recognised as already loaded (StarRocks keeps labels 3 days by default).
-    label_retention_seconds: float = DEFAULT_RETENTION_MINUTES * 60.0
+    # recognised as already loaded. The platform's retention window (retention.py),
+    # read when the warehouse is made: the ledger forgets with the rest of the history.
+    label_retention_seconds: float = field(default_factory=lambda: retention_minutes() * 60)
 
     @property
     def name(self) -> str:

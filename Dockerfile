@@ -31,7 +31,7 @@ RUN .venv/bin/retail-dbt parse --project-dir dbt_project --profiles-dir dbt_proj
 # Non-root; dbt writes its per-run target folders under dbt_project/target.
 RUN useradd --create-home --uid 10001 retail \
     && mkdir -p /opt/dagster/home \
-    && cp deploy/dagster.yaml /opt/dagster/home/dagster.yaml \
+    && ln -s /opt/retail/deploy/dagster.yaml /opt/dagster/home/dagster.yaml \
     && chown -R retail /opt/dagster /opt/retail/dbt_project
 USER retail
 ENV DAGSTER_HOME=/opt/dagster/home \

@@ -51,7 +51,7 @@ setup: $(BIN)/python
 	$(BIN)/retail-dbt deps $(DBT_FLAGS) --quiet
 	$(BIN)/retail-dbt parse $(DBT_FLAGS) --quiet
 	$(BIN)/retail-sim init
-	@mkdir -p "$(DAGSTER_HOME)" && ln -sf "$(CURDIR)/instance/dagster.yaml" "$(DAGSTER_HOME)/dagster.yaml"
+	$(BIN)/python -m retail_platform.instance "$(DAGSTER_HOME)"
 
 # `dagster dev` warns at every start that `dg dev` (dagster-dg-cli, not installed here)
 # supersedes it; it still works in 1.13. `python -W` silences exactly that line, in that
@@ -88,8 +88,8 @@ screenshots: setup
 # its own. Fails if any run fails or any error-severity check (dbt test) fails.
 CHECK_HOME := $(RETAIL_HOME)/check
 check: $(BIN)/python
-	rm -rf "$(CHECK_HOME)" && mkdir -p "$(CHECK_HOME)/dagster_home"
-	ln -sf "$(CURDIR)/instance/dagster.yaml" "$(CHECK_HOME)/dagster_home/dagster.yaml"
+	rm -rf "$(CHECK_HOME)"
+	$(BIN)/python -m retail_platform.instance "$(CHECK_HOME)/dagster_home"
 	export DAGSTER_HOME="$(CHECK_HOME)/dagster_home"; \
 	export RETAIL_DUCKDB_PATH="$${RETAIL_DUCKDB_PATH:-$(CHECK_HOME)/warehouse.duckdb}"; \
 	set -e; \

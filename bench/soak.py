@@ -873,8 +873,10 @@ def main(argv: list[str] | None = None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="retail_soak_"))
     home, warehouse = tmp / "dagster_home", tmp / "warehouse.duckdb"
     home.mkdir()
-    instance_yaml = ROOT / ("deploy" if args.serve else "instance") / "dagster.yaml"
-    (home / "dagster.yaml").symlink_to(instance_yaml.resolve())
+    if not args.serve:  # serve.py prepares its own, once its PostgreSQL is up
+        from retail_platform.instance import prepare_home
+
+        prepare_home(home)
     port = args.port or free_port()
     log(f"temp dir {tmp}; port {port}")
     postgres = None

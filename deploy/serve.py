@@ -156,14 +156,15 @@ class Service:
         log(f"{self.name} stopped")
 
 
-def instance_home(env: dict[str, str], state: Path) -> Path:
-    home = Path(env.get("DAGSTER_HOME") or state / "dagster_home")
-    home.mkdir(parents=True, exist_ok=True)
-    link = home / "dagster.yaml"
-    if not link.is_symlink() or link.resolve() != ROOT / "deploy" / "dagster.yaml":
-        link.unlink(missing_ok=True)
-        link.symlink_to(ROOT / "deploy" / "dagster.yaml")
-    return home
+def prepare_instance(env: dict[str, str]) -> None:
+    """DAGSTER_HOME with deploy/dagster.yaml, once its PostgreSQL answers (retail_platform/instance.py)."""
+    done = subprocess.run(
+        [str(BIN / "python"), "-m", "retail_platform.instance", env["DAGSTER_HOME"],
+         str(ROOT / "deploy" / "dagster.yaml")],
+        env=env, check=False,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise RuntimeError(f"the instance in {env['DAGSTER_HOME']} could not be prepared (above)")
 
 
 def wait_for_code_server(port: int, env: dict[str, str], proc: subprocess.Popen) -> None:
@@ -196,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     env = dict(os.environ)
-    env["DAGSTER_HOME"] = str(instance_home(env, args.state_dir))
+    env["DAGSTER_HOME"] = env.get("DAGSTER_HOME") or str(args.state_dir / "dagster_home")
     stopping = False
 
     def on_signal(signum, _frame):  # noqa: ANN001
@@ -243,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     services = [code_server, *others]
     code = 0
     try:
+        prepare_instance(env)
         code_server.start(env)
         wait_for_code_server(code_port, env, code_server.proc)
         for service in others:

@@ -227,7 +227,10 @@ def test_compose_file_parses_and_keeps_the_deployment_rules():
     assert services["daemon"]["environment"]["DAGSTER_POSTGRES_PASSWORD"] == "from-the-env-only"
     # The Dagster services run what `make serve` runs, from the same workspace file.
     assert services["code_server"]["command"][:3] == ["dagster", "code-server", "start"]
-    assert services["daemon"]["command"] == ["dagster-daemon", "run", "-w", "deploy/workspace.yaml"]
+    daemon = services["daemon"]["command"]
+    assert daemon[:2] == ["sh", "-c"]
+    assert daemon[2].startswith("python -m retail_platform.instance ")  # as make serve does
+    assert daemon[2].endswith("&& exec dagster-daemon run -w deploy/workspace.yaml")
     assert services["webserver"]["command"][:3] == [
         "dagster-webserver",
         "-w",

@@ -29,6 +29,7 @@ from pathlib import Path
 import pytest
 
 from bench.soak import BIN, ROOT, TERMINAL, Dev, free_port, launch
+from retail_platform.instance import prepare_home
 
 
 def chromium_executable() -> str | None:
@@ -78,7 +79,10 @@ BATCHES = 3
 LINEAGE_GROUPS = ("simulator", "raw", "staging", "marts")
 LINEAGE_NODES = ("orders", "raw_orders", "stg_orders", "fact_daily_sales")
 # Start-up output that means something is misconfigured or about to change under us.
-WARNING_MARKERS = ("will not be used", "BetaWarning", "SupersessionWarning", "Warning:")
+# " - WARNING - " is how the daemon, webserver and code server log one.
+WARNING_MARKERS = (
+    "will not be used", "BetaWarning", "SupersessionWarning", "Warning:", " - WARNING - ",
+)  # fmt: skip
 AUTOMATION_SENSOR = "retail_automation"
 MINUTE_LOOK = "check_sources_every_minute"
 UI_TIMEOUT_MS = 60_000  # a 2-core machine also running the code server and run workers
@@ -186,8 +190,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
         pytest.fail(f"RETAIL_SCREENSHOTS_DIR is set but {NO_CHROMIUM}")
     tmp = tmp_path_factory.mktemp("ui")
     home, warehouse = tmp / "dagster_home", tmp / "warehouse.duckdb"
-    home.mkdir()
-    (home / "dagster.yaml").symlink_to(ROOT / "instance" / "dagster.yaml")
+    prepare_home(home)
     env = {**os.environ, "RETAIL_DUCKDB_PATH": str(warehouse), "RETAIL_WAREHOUSE": "duckdb"}
     subprocess.run([str(BIN / "retail-sim"), "init"], cwd=ROOT, env=env, check=True)
     port = free_port()

@@ -700,33 +700,29 @@ def footprint(home: Path, warehouse: Path) -> dict[str, int]:
     from retail_platform.warehouse.base import WarehouseError
     from retail_platform.warehouse.duckdb import DuckDBWarehouse
 
-    def du(path: Path) -> int:
+    def size(files) -> int:
         total = 0
-        for f in path.rglob("*") if path.exists() else ():
-            try:  # pruning, dbt and the marts' publication remove files while we count
+        for f in files:
+            try:  # pruning, dbt, SQLite (its -wal / -journal files) and the marts'
+                # publication remove files while we count
                 if f.is_file() and not f.is_symlink():
                     total += f.stat().st_size
             except FileNotFoundError:
                 pass
         return total
 
+    def du(path: Path) -> int:
+        return size(path.rglob("*")) if path.exists() else 0
+
     history = home / "history"
     out = {
         "DAGSTER_HOME": du(home),
         "  ticks+evaluations": du(home / "schedules"),
-        "  run storage": sum(f.stat().st_size for f in history.glob("runs.db*"))
-        if history.exists()
-        else 0,
-        "  event index": sum(f.stat().st_size for f in (history / "runs").glob("index.db*"))
-        if history.exists()
-        else 0,
-        "  event log per run": sum(
-            f.stat().st_size
-            for f in (history / "runs").glob("*.db*")
-            if not f.name.startswith("index.db")
-        )
-        if history.exists()
-        else 0,
+        "  run storage": size(history.glob("runs.db*")),
+        "  event index": size((history / "runs").glob("index.db*")),
+        "  event log per run": size(
+            f for f in (history / "runs").glob("*.db*") if not f.name.startswith("index.db")
+        ),
         "  compute logs": du(home / "storage"),
         "dbt target": du(ROOT / "dbt_project" / "target"),
         "dbt logs": du(ROOT / "dbt_project" / "logs"),

@@ -7,9 +7,13 @@ cost about the same whatever the history: the target is (1M) / (100k) <= 1.5.
 dbt's start-up (parse, connect) is a fixed cost in both and is included, as a user
 pays it; dbt's own "Finished running ... in X seconds" is reported next to it.
 
-After each timed build, the step the Dagster asset adds once dbt has exited is timed
-too (assets/dbt_metadata.py: row counts, column types, mart figures, publishing the
-marts for readers); target: under 1 s at 1M orders.
+Builds run as Dagster runs them (`--log-format json`), so each model reports its row
+count, column types and (the fact) daily figures from a post-hook
+(macros/dagster_metadata.sql). What that metadata adds to a build is measured apart on
+each history: no-op builds with the reports and without them (text output), three of
+each alternately, difference of the medians; plus publishing the marts for readers,
+the one step left after dbt exits (assets/dbt_metadata.py). Target: under 1 s at 1M
+orders.
 
     .venv/bin/python bench/bench_transform.py [--histories 100000 1000000] [--batch 10000]
 """
@@ -20,13 +24,14 @@ import argparse
 import json
 import os
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from retail_platform.assets.dbt_metadata import read_metadata
+from retail_platform.assets.dbt_metadata import MARTS_SCHEMA
 from retail_platform.project import dbt_argv
 from retail_platform.simulator.runner import BatchSizes, run_batch
 from retail_platform.warehouse.duckdb import DuckDBWarehouse
@@ -52,15 +57,16 @@ def sizes_for(orders: int) -> BatchSizes:
     )
 
 
-def dbt_build(db: Path, work: Path) -> tuple[float, float | None]:
-    """Run `dbt build`; return (wall seconds of the subprocess, dbt's own seconds)."""
+def dbt_build(db: Path, work: Path, reports: bool = True) -> tuple[float, float | None]:
+    """Run `dbt build` (with the metadata reports unless told otherwise); return (wall
+    seconds of the subprocess, dbt's own seconds)."""
     env = {
         **os.environ,
         "RETAIL_WAREHOUSE": "duckdb",
         "RETAIL_DUCKDB_PATH": str(db),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     }
-    command = dbt_argv("build", work)
+    command = dbt_argv("build", work, "--log-format", "json" if reports else "text")
     started = time.perf_counter()
     result = subprocess.run(command, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - started
@@ -70,13 +76,26 @@ def dbt_build(db: Path, work: Path) -> tuple[float, float | None]:
     return wall, float(found.group(1)) if found else None
 
 
-def time_metadata(warehouse: DuckDBWarehouse, work: Path) -> float:
-    """Seconds of the metadata step over every model, as after a full `dbt build`."""
+def publish_marts(warehouse: DuckDBWarehouse, work: Path) -> float:
+    """Seconds publishing the built marts for readers takes (as after a Dagster build)."""
     manifest = json.loads((work / "target" / "manifest.json").read_text())
-    models = [n for n in manifest["nodes"].values() if n["resource_type"] == "model"]
+    marts = {
+        n["alias"]: n["config"].get("keys") or []
+        for n in manifest["nodes"].values()
+        if n["resource_type"] == "model" and n["schema"] == MARTS_SCHEMA
+    }
     started = time.perf_counter()
-    read_metadata(warehouse, dict(enumerate(models)))
+    warehouse.publish_marts(marts)
     return time.perf_counter() - started
+
+
+def time_reports(db: Path, work: Path) -> float:
+    """Seconds the metadata reports add to a build: no-op builds with and without them."""
+    walls: dict[bool, list[float]] = {True: [], False: []}
+    for _ in range(3):
+        for reports in (True, False):
+            walls[reports].append(dbt_build(db, work, reports)[0])
+    return statistics.median(walls[True]) - statistics.median(walls[False])
 
 
 def load_history(warehouse: DuckDBWarehouse, orders: int, batch: int) -> float:
@@ -114,7 +133,7 @@ def main() -> int:
         workdir = args.workdir or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
         results: dict[int, tuple[float, float | None]] = {}
-        metadata_seconds: dict[int, float] = {}
+        metadata_seconds: dict[int, tuple[float, float]] = {}
         for history in args.histories:
             work = workdir / f"history_{history}"
             work.mkdir(exist_ok=True)
@@ -124,7 +143,7 @@ def main() -> int:
             warehouse.setup()
             generated = load_history(warehouse, history, args.batch)
             first_wall, first_dbt = dbt_build(db, work)
-            time_metadata(warehouse, work)  # the first copies of the marts, as in the flow
+            publish_marts(warehouse, work)  # the first copies of the marts, as in the flow
             print(
                 f"history {history:>9,} orders: generated in {generated:6.1f} s, "
                 f"first (full) dbt build {first_wall:6.1f} s",
@@ -138,11 +157,12 @@ def main() -> int:
             print(f"  timed batch: {raw_rows:,} raw order rows (new orders + updates)", flush=True)
             results[history] = wall, own = dbt_build(db, work)
             own_text = f"{own:.2f} s" if own is not None else "n/a"
-            metadata_seconds[history] = time_metadata(warehouse, work)
+            publication = publish_marts(warehouse, work)
+            metadata_seconds[history] = added, publication = time_reports(db, work), publication
             print(
                 f"history {history:>9,} orders: + {args.batch:,}-order batch, "
-                f"dbt build {wall:6.2f} s wall (dbt's own: {own_text}); "
-                f"metadata step {metadata_seconds[history]:.2f} s",
+                f"dbt build {wall:6.2f} s wall (dbt's own: {own_text}); metadata reports "
+                f"add {added:.2f} s, publishing the marts {publication:.2f} s",
                 flush=True,
             )
 
@@ -156,10 +176,10 @@ def main() -> int:
         print(
             f"ratio dbt's own ({large:,}) / ({small:,}) = {results[large][1] / results[small][1]:.2f}"
         )
-    seconds = metadata_seconds[large]
+    seconds = sum(metadata_seconds[large])
     metadata_verdict = "PASS" if seconds <= TARGET_METADATA_SECONDS else "FAIL"
     print(
-        f"metadata step after a dbt build at {large:,} orders: {seconds:.2f} s  "
+        f"metadata (reports + publication) of a dbt build at {large:,} orders: {seconds:.2f} s  "
         f"target <= {TARGET_METADATA_SECONDS:g} s: {metadata_verdict}"
     )
     return 0 if verdict == metadata_verdict == "PASS" else 1

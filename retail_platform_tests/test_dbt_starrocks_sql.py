@@ -32,6 +32,7 @@ import pytest
 import sqlglot
 from sqlglot.errors import SqlglotError
 
+from retail_platform.assets.dbt_metadata import REPORT_PREFIX
 from retail_platform.project import DBT_PROJECT_DIR, dbt_argv
 from retail_platform.warehouse.starrocks import StarRocksWarehouse
 from retail_platform_tests.starrocks_sql_double import StarRocksSqlDouble
@@ -305,9 +306,17 @@ def double_builds(tmp_path_factory: pytest.TempPathFactory):
         for phase in ("first", "incremental"):
             double.phase = phase
             results[phase] = subprocess.run(
-                # as production builds (assets/dbt.py): unit tests run in CI on DuckDB
+                # as production builds (assets/dbt.py): unit tests run in CI on DuckDB,
+                # JSON events (what makes the models report their metadata to Dagster)
                 dbt_argv(
-                    "build", work, "--target", "starrocks", "--exclude-resource-type", "unit_test"
+                    "build",
+                    work,
+                    "--target",
+                    "starrocks",
+                    "--exclude-resource-type",
+                    "unit_test",
+                    "--log-format",
+                    "json",
                 ),
                 env=env,
                 capture_output=True,
@@ -449,6 +458,28 @@ def test_hooks_reach_the_warehouse_and_nothing_else_is_kept(double_builds) -> No
         for s in double.received()
         if s.phase in ("first", "incremental") and _sql(s).startswith("create table if not exists")
     ]
+
+
+def test_every_model_reports_its_metadata_to_dagster(double_builds) -> None:
+    """The post-hooks' queries pass the double's StarRocks checks (the build succeeded)
+    and each model's report names the columns the double holds for it."""
+    double, results, manifest = double_builds
+    models = {uid: n for uid, n in manifest["nodes"].items() if n["resource_type"] == "model"}
+    for phase, result in results.items():
+        reports: dict[str, dict] = {}
+        for line in result.stdout.splitlines():
+            info = json.loads(line)["info"]
+            if info["name"] == "JinjaLogInfo" and info["msg"].startswith(REPORT_PREFIX):
+                report = json.loads(info["msg"].removeprefix(REPORT_PREFIX))
+                reports.setdefault(report.pop("unique_id"), {}).update(report)
+        assert set(reports) == set(models), phase
+        for uid, report in reports.items():
+            relation = double.relation(models[uid]["schema"], models[uid]["alias"])
+            assert [name for name, _ in report["columns"]] == [c.name for c in relation.columns]
+            assert all(data_type for _, data_type in report["columns"]), uid
+            assert report["row_count"] == 0, uid  # the double holds no rows
+        # No rows, so no days (and the complete day's order count is not asked).
+        assert reports["model.retail.fact_daily_sales"]["days"] == []
 
 
 def test_ddl_sets_keys_buckets_and_properties(double_builds) -> None:

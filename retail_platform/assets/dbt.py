@@ -28,13 +28,16 @@ from dagster import (
 )
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
-from retail_platform.assets.dbt_metadata import with_data_metadata
+from retail_platform.assets.dbt_metadata import stream_with_data_metadata
 from retail_platform.assets.keys import WAREHOUSE_POOL, WAREHOUSE_RETRY
 from retail_platform.dbt_child import child_env
 from retail_platform.project import dbt_project
 from retail_platform.retention import prune_paths, retention_window
 from retail_platform.warehouse.base import Warehouse
 
+# dbt's JSON artifacts (manifest.json, run_results.json) are not read back: the events
+# carry everything. Not writing them saves ~0.4 s of each build (measured: 4.4 vs 4.8 s).
+BUILD_FLAGS = ("--no-write-json",)
 # Where dagster-dbt keeps the DbtProject in each spec's metadata.
 DAGSTER_DBT_PROJECT_KEY = "dagster_dbt/project"
 
@@ -145,8 +148,8 @@ def retail_dbt_models(
         # Unit tests check the SQL, not the data: CI runs them (the test suite); dbt
         # advises against them in production builds, where each is one more node.
         invocation = dbt.cli(
-            ["build", "--exclude-resource-type", "unit_test"], context=context, target_path=path
+            ["build", "--exclude-resource-type", "unit_test", *BUILD_FLAGS],
+            context=context,
+            target_path=path,
         )
-        events = invocation.stream()
-        # dbt has exited (the DuckDB file is free): add what the data looks like.
-        yield from with_data_metadata(context, events, invocation.manifest, warehouse)
+        yield from stream_with_data_metadata(context, invocation, warehouse)

@@ -1,53 +1,128 @@
 """What a dbt build's materializations say about the data: rows, typed columns, business figures.
 
-dagster-dbt's `fetch_row_counts()` / `fetch_column_metadata()` query through a dbt
-adapter in the run process, which needs dbt-core there (kept out of it: resources.py),
-and on DuckDB they would query while the dbt process still holds the file. So the
-figures are read once dbt has exited, through the warehouse resource, in one session:
-one count per model, the types of every model's columns, a few aggregates of the
-marts; then the marts are published for readers (snapshots.py). The events wait for
-that (their timestamps move by the build's length plus this step); docs/freshness.md
-has the cost.
+dbt reports them itself: a post-hook on every model (dbt_project/macros/dagster_metadata.sql)
+asks its own connection for the model's row count and column types right after
+building it (the fact also its daily figures), and logs them as one JSON line into the
+event stream Dagster reads. Each model's materialization is then yielded as soon as
+dbt reports the model done, with its metadata: nothing waits for dbt to exit.
+
+dagster-dbt's `fetch_row_counts()` / `fetch_column_metadata()` would ask through a dbt
+adapter in the run process instead: that needs dbt-core there (kept out of it:
+resources.py), and an embedded DuckDB file refuses a second connection while dbt
+holds it.
+
+Once dbt has exited, the marts it built are published for readers (snapshots.py). The
+keyed marts (the dimensions) wait for that, since their new and changed rows are
+counted against the copy they replace; docs/freshness.md has the cost.
 """
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from dagster import (
     AssetExecutionContext,
-    AssetMaterialization,
+    AssetKey,
     MetadataValue,
     Output,
     TableColumn,
     TableSchema,
 )
+from dagster_dbt import DbtCliInvocation
 
-from retail_platform.warehouse.base import Warehouse, check_identifier
+from retail_platform.warehouse.base import Warehouse
 
 MARTS_SCHEMA = "marts"
-FACT = "fact_daily_sales"
+# dbt_project/macros/dagster_metadata.sql writes it before each report's JSON.
+REPORT_PREFIX = "dagster_metadata "
 
-# Per day over the whole fact table, newest first: the latest day is still filling up
-# (the simulator writes into it), the one before it is the latest complete day.
-_DAILY = f"""
-with days as (
-    select order_date, sum(revenue) as revenue, sum(units_sold) as units
-    from {MARTS_SCHEMA}.{FACT}
-    group by order_date
-)
-select order_date, revenue, units, count(*) over () as days, sum(revenue) over () as total
-from days
-order by order_date desc
-limit 2
-"""
-# Orders of one day: the fact's order_count is per product, an order may hold several.
-_ORDERS_OF_DAY = (
-    "select count(distinct order_id) from staging.stg_order_items "
-    "where status <> 'cancelled' and order_date = {day}"
-)
+
+def stream_with_data_metadata(
+    context: AssetExecutionContext, invocation: DbtCliInvocation, warehouse: Warehouse
+) -> Iterator[Any]:
+    """The events of a dbt build as dbt emits them, each model's with its data's metadata.
+
+    A failed build still yields what it built, then raises its error; a failed
+    publication costs the readers' copy and the dimensions' change counts, not the
+    build (a warning says why).
+    """
+    manifest = invocation.manifest
+    reports: dict[str, dict[str, Any]] = {}  # what dbt reported, by unique_id
+    marts: dict[str, list[str]] = {}  # the marts built: alias -> key columns
+    held: dict[AssetKey, str] = {}  # the keyed marts waiting for publication -> alias
+    waiting: list[Any] = []  # their events (and their checks')
+    failure = None
+    try:
+        for message in invocation.stream_raw_events():
+            info = message.raw_event["info"]
+            if info["name"] == "JinjaLogInfo" and info["msg"].startswith(REPORT_PREFIX):
+                report = json.loads(info["msg"].removeprefix(REPORT_PREFIX))
+                reports.setdefault(report.pop("unique_id"), {}).update(report)
+                continue
+            for event in message.to_default_asset_events(
+                manifest=manifest,
+                dagster_dbt_translator=invocation.dagster_dbt_translator,
+                context=context,
+                target_path=invocation.target_path,
+                project=invocation.project,
+            ):
+                key = _asset_key(context, event)
+                node = manifest["nodes"].get(_value(getattr(event, "metadata", {}), "unique_id"))
+                if isinstance(event, Output) and node and node["resource_type"] == "model":
+                    metadata = as_metadata(reports.pop(node["unique_id"], {}))
+                    event = event.with_metadata({**event.metadata, **metadata})
+                    if node["schema"] == MARTS_SCHEMA:
+                        marts[node["alias"]] = node["config"].get("keys") or []
+                        if marts[node["alias"]] and warehouse.publishes_marts:
+                            held[key] = node["alias"]
+                if key in held:
+                    waiting.append(event)
+                else:
+                    yield event
+    except Exception as exc:  # dbt's own failure, raised after its last event
+        failure = exc
+    changes = publish(context, warehouse, marts)
+    for event in waiting:
+        change = changes.get(held[_asset_key(context, event)])
+        if isinstance(event, Output) and change:
+            new, changed = change
+            event = event.with_metadata(
+                {
+                    **event.metadata,
+                    "new_rows": MetadataValue.int(new),
+                    "changed_rows": MetadataValue.int(changed),
+                }
+            )
+        yield event
+    if failure is not None:
+        raise failure
+
+
+def _asset_key(context: AssetExecutionContext, event: Any) -> AssetKey | None:
+    if isinstance(event, Output):
+        return context.asset_key_for_output(event.output_name)
+    return getattr(event, "asset_key", None)  # check results, observations
+
+
+def publish(
+    context: AssetExecutionContext, warehouse: Warehouse, marts: Mapping[str, list[str]]
+) -> dict[str, tuple[int, int]]:
+    """Publish the built marts for readers; (new, changed) rows of each keyed one."""
+    if not marts or not warehouse.publishes_marts:
+        return {}
+    started = time.perf_counter()
+    try:
+        changes = warehouse.publish_marts(marts)
+    except Exception as exc:
+        context.log.warning(f"the marts were not published for readers: {exc}")
+        return {}
+    context.log.info(
+        f"published {', '.join(sorted(marts))} for readers in {time.perf_counter() - started:.2f} s"
+    )
+    return changes
 
 
 def _value(metadata: Mapping[str, Any], key: str) -> Any:
@@ -55,124 +130,45 @@ def _value(metadata: Mapping[str, Any], key: str) -> Any:
     return getattr(value, "value", value)
 
 
-def with_data_metadata(
-    context: AssetExecutionContext,
-    events: Iterable[Any],
-    manifest: Mapping[str, Any],
-    warehouse: Warehouse,
-) -> Iterator[Any]:
-    """`events` of a dbt build, once it has finished, with the data's metadata added.
+def as_metadata(report: Mapping[str, Any]) -> dict[str, MetadataValue]:
+    """Dagster metadata from what dbt reported of one model (macros/dagster_metadata.sql)."""
+    metadata: dict[str, MetadataValue] = {}
+    if "row_count" in report:
+        metadata["dagster/row_count"] = MetadataValue.int(report["row_count"])
+    if "columns" in report:
+        metadata["dagster/column_schema"] = MetadataValue.table_schema(
+            TableSchema(columns=[TableColumn(name=n, type=t) for n, t in report["columns"]])
+        )
+    if "days" in report:
+        metadata.update(daily_figures(report["days"], report.get("complete_day_orders")))
+    return metadata
 
-    A failed build still yields what it built, then raises its error; a failed
-    metadata query costs the metadata, not the build (a warning says why).
+
+def daily_figures(
+    days: list[list[Any]], complete_day_orders: int | None
+) -> dict[str, MetadataValue]:
+    """Business figures of fact_daily_sales, numeric so the Plots tab charts them per build.
+
+    `days`: the two newest days, newest first, as [day, revenue, units, days, total
+    revenue]; the newest is still filling up, the one before it is complete.
     """
-    collected: list[Any] = []
-    failure = None
-    try:
-        collected.extend(events)
-    except Exception as exc:  # dbt's own failure, raised after the events it had
-        failure = exc
-    built = {}  # event index -> manifest node
-    for index, event in enumerate(collected):
-        if isinstance(event, Output | AssetMaterialization):
-            node = manifest["nodes"].get(_value(event.metadata, "unique_id"))
-            if node and node["resource_type"] == "model":
-                built[index] = node
-    extra: dict[int, dict] = {}
-    if built:
-        started = time.perf_counter()
-        try:
-            extra = read_metadata(warehouse, built)
-        except Exception as exc:
-            context.log.warning(f"no row counts or mart figures for this build: {exc}")
-        else:
-            context.log.info(
-                f"row counts, column types and mart figures of {len(built)} models "
-                f"read in {time.perf_counter() - started:.2f} s"
-            )
-    for index, event in enumerate(collected):
-        if index in extra:
-            event = event.with_metadata({**event.metadata, **extra[index]})
-        yield event
-    if failure is not None:
-        raise failure
-
-
-def read_metadata(warehouse: Warehouse, built: Mapping[int, Mapping[str, Any]]) -> dict[int, dict]:
-    """The metadata of each built model (manifest node, by any key); publishes the marts."""
-    with warehouse.session():
-        extra = _describe(warehouse, built)
-        names = {node["alias"]: index for index, node in built.items()}
-        marts = {
-            node["alias"]: node["config"].get("keys") or []
-            for node in built.values()
-            if node["schema"] == MARTS_SCHEMA
-        }
-        if FACT in names:
-            extra[names[FACT]].update(_fact_figures(warehouse))
-        for mart, (new, changed) in warehouse.publish_marts(marts).items():
-            extra[names[mart]].update(
-                {"new_rows": MetadataValue.int(new), "changed_rows": MetadataValue.int(changed)}
-            )
-    return extra
-
-
-def _describe(warehouse: Warehouse, built: Mapping[int, Mapping[str, Any]]) -> dict[int, dict]:
-    """Row count and typed column schema of every built model, in two queries."""
-    relations = {
-        index: (check_identifier(node["schema"]), check_identifier(node["alias"]))
-        for index, node in built.items()
-    }
-    counts = dict(
-        warehouse.query(
-            " union all ".join(
-                f"select {index}, count(*) from {schema}.{table}"
-                for index, (schema, table) in relations.items()
-            )
-        )
-    )
-    schemas = ", ".join(sorted({f"'{schema}'" for schema, _ in relations.values()}))
-    columns: dict[tuple[str, str], list[TableColumn]] = {}
-    for schema, table, column, data_type in warehouse.query(
-        "select table_schema, table_name, column_name, data_type "
-        f"from information_schema.columns where table_schema in ({schemas}) "
-        "order by table_schema, table_name, ordinal_position"
-    ):
-        columns.setdefault((schema, table), []).append(
-            TableColumn(name=column, type=data_type.lower())
-        )
-    return {
-        index: {
-            "dagster/row_count": MetadataValue.int(int(counts[index])),
-            "dagster/column_schema": MetadataValue.table_schema(
-                TableSchema(columns=columns.get(relation, []))
-            ),
-        }
-        for index, relation in relations.items()
-    }
-
-
-def _fact_figures(warehouse: Warehouse) -> dict[str, MetadataValue]:
-    """Business figures of fact_daily_sales, numeric so the Plots tab charts them per build."""
-    rows = warehouse.query(_DAILY)
-    if not rows:
+    if not days:
         return {"days": MetadataValue.int(0)}
-    latest_day, latest_revenue, _, days, total = rows[0]
+    latest_day, latest_revenue, _, count, total = days[0]
     figures = {
-        "days": MetadataValue.int(int(days)),
-        "revenue_total": MetadataValue.float(float(total)),
-        "latest_day": MetadataValue.text(str(latest_day)),
-        "latest_day_revenue": MetadataValue.float(float(latest_revenue)),
+        "days": MetadataValue.int(count),
+        "revenue_total": MetadataValue.float(total),
+        "latest_day": MetadataValue.text(latest_day),
+        "latest_day_revenue": MetadataValue.float(latest_revenue),
     }
-    if len(rows) > 1:
-        day, revenue, units, _, _ = rows[1]
-        ((orders,),) = warehouse.query(_ORDERS_OF_DAY.format(day=f"cast('{day}' as date)"))
+    if len(days) > 1 and complete_day_orders is not None:
+        day, revenue, units, _, _ = days[1]
         figures.update(
             {
-                "complete_day": MetadataValue.text(str(day)),
-                "complete_day_revenue": MetadataValue.float(float(revenue)),
-                "complete_day_orders": MetadataValue.int(int(orders)),
-                "complete_day_units": MetadataValue.int(int(units)),
+                "complete_day": MetadataValue.text(day),
+                "complete_day_revenue": MetadataValue.float(revenue),
+                "complete_day_orders": MetadataValue.int(complete_day_orders),
+                "complete_day_units": MetadataValue.int(units),
             }
         )
     return figures

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -90,6 +90,9 @@ class TableState:
 
 class Warehouse(ABC):
     """Load labeled batches into raw tables, observe them, run queries, point dbt at it."""
+
+    # Whether `publish_marts` copies the marts for readers (an embedded file does).
+    publishes_marts: ClassVar[bool] = False
 
     @property
     @abstractmethod

@@ -15,6 +15,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import ClassVar
 
 import pyarrow as pa
 
@@ -43,6 +44,7 @@ _SESSION: ContextVar[tuple[Path, object] | None] = ContextVar("duckdb_session", 
 class DuckDBWarehouse(Warehouse):
     """Raw tables and dbt models in one local DuckDB file."""
 
+    publishes_marts: ClassVar[bool] = True
     path: str  # the database file (created on first use)
     # How long to wait for another process's lock on the file before a clear error (a
     # dbt build holds it for seconds). Ops retry 3 times with backoff after that:

@@ -1,0 +1,59 @@
+{#
+    What Dagster shows of each model's data (row count, typed columns; the fact's daily
+    figures), asked by dbt itself, on its own connection, right after the model is
+    built (post-hooks, dbt_project.yml), and logged as one JSON line per report into
+    dbt's event stream. retail_platform/assets/dbt_metadata.py attaches it to the
+    model's materialization as the event streams by: no second connection, which an
+    embedded DuckDB file would refuse while dbt holds it, and no waiting for dbt to exit.
+
+    Only when dbt's output is machine-read (`--log-format json`, as Dagster runs it):
+    by hand, dbt prints nothing more and asks nothing more.
+#}
+
+{% macro report_to_dagster(report) %}
+    {%- set message = {'unique_id': model.unique_id} -%}
+    {%- do message.update(report) -%}
+    {{- log('dagster_metadata ' ~ tojson(message), info=True) -}}
+{% endmacro %}
+
+{# Every model: its rows and its columns with their warehouse types. #}
+{% macro report_relation() %}
+    {%- if execute and flags.LOG_FORMAT == 'json' -%}
+        {%- set rows = run_query('select count(*) from ' ~ this).columns[0].values()[0] -%}
+        {%- set columns = [] -%}
+        {%- for column in adapter.get_columns_in_relation(this) -%}
+            {%- do columns.append([column.name, column.dtype | lower]) -%}
+        {%- endfor -%}
+        {{ report_to_dagster({'row_count': rows | int, 'columns': columns}) }}
+    {%- endif -%}
+{% endmacro %}
+
+{#
+    fact_daily_sales: per day over the whole table, the two newest days (the newest is
+    still filling up; the one before it is the latest complete day), with the number of
+    days and the total revenue; and the orders of the complete day (the fact's
+    order_count is per product, an order may hold several).
+#}
+{% macro report_daily_figures(order_items) %}
+    {%- if execute and flags.LOG_FORMAT == 'json' -%}
+        {%- set newest = run_query(
+            'with days as (select order_date, sum(revenue) as revenue, sum(units_sold) as units'
+            ~ ' from ' ~ this ~ ' group by order_date)'
+            ~ ' select order_date, revenue, units, count(*) over () as days,'
+            ~ ' sum(revenue) over () as total from days order by order_date desc limit 2'
+        ).rows -%}
+        {%- set days = [] -%}
+        {%- for day in newest -%}
+            {%- do days.append([day[0] | string, day[1] | float, day[2] | int, day[3] | int, day[4] | float]) -%}
+        {%- endfor -%}
+        {%- set report = {'days': days} -%}
+        {%- if days | length > 1 -%}
+            {%- set orders = run_query(
+                'select count(distinct order_id) from ' ~ order_items
+                ~ " where status <> 'cancelled' and order_date = cast('" ~ days[1][0] ~ "' as date)"
+            ).columns[0].values()[0] -%}
+            {%- do report.update({'complete_day_orders': orders | int}) -%}
+        {%- endif -%}
+        {{ report_to_dagster(report) }}
+    {%- endif -%}
+{% endmacro %}

@@ -12,8 +12,8 @@ resources.py), and an embedded DuckDB file refuses a second connection while dbt
 holds it.
 
 Once dbt has exited, the marts it built are published for readers (snapshots.py). The
-keyed marts (the dimensions) wait for that, since their new and changed rows are
-counted against the copy they replace; docs/freshness.md has the cost.
+dimensions wait for that, since their new and changed rows are counted against the
+copy they replace; docs/freshness.md has the cost.
 """
 
 from __future__ import annotations
@@ -75,7 +75,10 @@ def stream_with_data_metadata(
                     metadata = as_metadata(reports.pop(node["unique_id"], {}))
                     event = event.with_metadata({**event.metadata, **metadata})
                     if node["schema"] == MARTS_SCHEMA:
-                        marts[node["alias"]] = node["config"].get("keys") or []
+                        # New/changed rows of the dimensions (tables rebuilt whole); not of
+                        # the fact, a view whose every past day would be compared again.
+                        table = node["config"]["materialized"] == "table"
+                        marts[node["alias"]] = (node["config"].get("keys") or []) if table else []
                         if marts[node["alias"]] and warehouse.publishes_marts:
                             held[key] = node["alias"]
                 if key in held:

@@ -123,6 +123,11 @@ def assert_data_metadata(built: dict, want: truth.Truth, previous: truth.Truth |
     # Every model carries a row count and typed columns, staging included.
     assert built["stg_orders"]["dagster/row_count"] == len(want.stg_orders)
     assert all(c.type for c in built["stg_orders"]["dagster/column_schema"].columns)
+    # ... and the descriptions of the model's yml.
+    documented = {
+        c.name: c.description for c in built["stg_customers"]["dagster/column_schema"].columns
+    }
+    assert documented["email"] == "Trimmed, lower-case." and documented["customer_id"] is None
 
     for name, key in (("dim_customers", "customer_id"), ("dim_products", "product_id")):
         before = getattr(previous, name) if previous else None

@@ -72,7 +72,7 @@ def stream_with_data_metadata(
                 key = _asset_key(context, event)
                 node = manifest["nodes"].get(_value(getattr(event, "metadata", {}), "unique_id"))
                 if isinstance(event, Output) and node and node["resource_type"] == "model":
-                    metadata = as_metadata(reports.pop(node["unique_id"], {}))
+                    metadata = as_metadata(reports.pop(node["unique_id"], {}), node)
                     event = event.with_metadata({**event.metadata, **metadata})
                     if node["schema"] == MARTS_SCHEMA:
                         # New/changed rows of the dimensions (tables rebuilt whole); not of
@@ -133,14 +133,23 @@ def _value(metadata: Mapping[str, Any], key: str) -> Any:
     return getattr(value, "value", value)
 
 
-def as_metadata(report: Mapping[str, Any]) -> dict[str, MetadataValue]:
-    """Dagster metadata from what dbt reported of one model (macros/dagster_metadata.sql)."""
+def as_metadata(report: Mapping[str, Any], node: Mapping[str, Any]) -> dict[str, MetadataValue]:
+    """Dagster metadata from what dbt reported of one model (macros/dagster_metadata.sql);
+    the columns keep the descriptions of the model's yml (`node`, its manifest entry)."""
     metadata: dict[str, MetadataValue] = {}
     if "row_count" in report:
         metadata["dagster/row_count"] = MetadataValue.int(report["row_count"])
     if "columns" in report:
+        documented = {
+            name.lower(): c.get("description") or None for name, c in node["columns"].items()
+        }
         metadata["dagster/column_schema"] = MetadataValue.table_schema(
-            TableSchema(columns=[TableColumn(name=n, type=t) for n, t in report["columns"]])
+            TableSchema(
+                columns=[
+                    TableColumn(name=name, type=data_type, description=documented.get(name.lower()))
+                    for name, data_type in report["columns"]
+                ]
+            )
         )
     if "days" in report:
         metadata.update(daily_figures(report["days"], report.get("complete_day_orders")))

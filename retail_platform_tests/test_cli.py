@@ -71,15 +71,14 @@ def test_generate_loads_clean_data_with_dirty_rate_zero(warehouse_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert "batch 1" in proc.stdout
-    con = duckdb.connect(str(warehouse_path), read_only=True)
-    assert con.execute("select count(*) from raw.raw_customers").fetchone()[0] == 30
-    assert (
-        con.execute(
+    with duckdb.connect(str(warehouse_path), read_only=True) as con:
+        customers = con.execute("select count(*) from raw.raw_customers").fetchone()[0]
+        not_objects = con.execute(
             "select count(*) from raw.raw_orders where json_type(payload) <> 'OBJECT'"
         ).fetchone()[0]
-        == 0
-    )
-    orders = con.execute("select count(*) from raw.raw_orders").fetchone()[0]
+        orders = con.execute("select count(*) from raw.raw_orders").fetchone()[0]
+    assert customers == 30
+    assert not_objects == 0
     assert orders == 80  # first batch: no earlier orders to update, no faults, no duplicates
 
 

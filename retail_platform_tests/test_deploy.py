@@ -112,10 +112,10 @@ def run_to_the_end(dev, soak, job: str, timeout: float = 240) -> str:
         except (RuntimeError, OSError):
             if time.monotonic() > deadline:
                 raise
-            time.sleep(2)
+            time.sleep(0.5)
     while (status := gql_status(dev, run_id)) not in ("SUCCESS", "FAILURE", "CANCELED"):
         assert time.monotonic() < deadline, f"{job} still {status}"
-        time.sleep(2)
+        time.sleep(0.5)
     return status
 
 
@@ -170,7 +170,7 @@ def test_serve_runs_the_flow_heals_a_killed_code_server_and_stops_cleanly(monkey
             "code-server" in cmd and pid != code_server for pid, cmd in children(dev.proc.pid)
         ):
             assert time.monotonic() < deadline, "the code server was not restarted"
-            time.sleep(1)
+            time.sleep(0.5)
         assert run_to_the_end(dev, soak, "generate_job") == "SUCCESS"
 
         services = [pid for pid, _ in children(dev.proc.pid)]

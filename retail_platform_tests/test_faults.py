@@ -58,7 +58,7 @@ def test_unknown_payload_fields_do_not_break_staging(warehouse, instance):
     assert 9001 in set(want.dim_customers.customer_id)
 
 
-def test_dbt_failure_mid_build_is_recovered_by_the_next_run(warehouse, instance, tmp_path):
+def test_dbt_failure_mid_build_is_recovered_by_the_next_run(warehouse, instance, dbt_work):
     import os
     import subprocess
 
@@ -75,7 +75,7 @@ def test_dbt_failure_mid_build_is_recovered_by_the_next_run(warehouse, instance,
     warehouse.query("alter table raw.raw_orders rename to raw_orders_away")
     env = {**os.environ, **warehouse.dbt_env()}
     failed = subprocess.run(
-        dbt_argv("build", tmp_path), env=env, capture_output=True, text=True, timeout=600
+        dbt_argv("build", dbt_work), env=env, capture_output=True, text=True, timeout=600
     )
     assert failed.returncode != 0
     assert "PASS" in failed.stdout  # some nodes did build before the failure
@@ -106,7 +106,7 @@ def test_foreign_labels_never_become_sql(warehouse, instance):
     assert 7001 in set(want.dim_customers.customer_id)
 
 
-def test_primary_key_checks_catch_duplicate_and_null_keys(warehouse, instance, tmp_path):
+def test_primary_key_checks_catch_duplicate_and_null_keys(warehouse, instance, dbt_work):
     import json
     import os
     import subprocess
@@ -125,11 +125,11 @@ def test_primary_key_checks_catch_duplicate_and_null_keys(warehouse, instance, t
     )
     env = {**os.environ, **warehouse.dbt_env()}
     tested = subprocess.run(
-        dbt_argv("test", tmp_path, "--select", "dim_customers", "stg_order_items", "stg_products"),
+        dbt_argv("test", dbt_work, "--select", "dim_customers", "stg_order_items", "stg_products"),
         env=env, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert tested.returncode != 0
-    results = json.loads((tmp_path / "target" / "run_results.json").read_text())["results"]
+    results = json.loads((dbt_work / "target" / "run_results.json").read_text())["results"]
     status = {r["unique_id"].split(".")[2]: r["status"] for r in results}
     assert status["primary_key_dim_customers_customer_id"] == "fail"
     assert status["primary_key_stg_order_items_order_id__line_number"] == "fail"

@@ -336,7 +336,7 @@ def dbt_killed_after_statement(warehouse, work: Path, statement: int) -> int:
     return sent
 
 
-def test_dbt_killed_between_any_two_statements_catches_up(warehouse, instance, tmp_path):
+def test_dbt_killed_between_any_two_statements_catches_up(warehouse, instance, dbt_work):
     """A kill can land between any two statements of any model (a run worker killed by
     the OOM killer takes dbt with it): the next build must still give the truth."""
     from retail_platform_tests.test_marts import compare_marts, run_dbt, run_simulator
@@ -346,17 +346,16 @@ def test_dbt_killed_between_any_two_statements_catches_up(warehouse, instance, t
     run_dbt(warehouse, instance)
     # Count the statements of an incremental build, then kill builds at points spread
     # over it: early (staging parse), middle (classification, upserts), late (marts).
-    # One target folder for all of them: after the first, dbt parses only what changed
-    # (nothing), ~3 s less per build (a kill lands in execution, after the parse state
+    # One target folder for all of them (conftest.py): dbt parses only what changed
+    # (nothing), ~2 s less per build (a kill lands in execution, after the parse state
     # was written).
-    work = tmp_path / "dbt"
     run_simulator(warehouse, instance, **batch)
-    total = dbt_killed_after_statement(warehouse, work, 10**9)
+    total = dbt_killed_after_statement(warehouse, dbt_work, 10**9)
     assert total > 40, total
     points = [3, total // 5, 2 * total // 5, total // 2, 3 * total // 5, 4 * total // 5, total - 3]
     for point in points:
         run_simulator(warehouse, instance, **batch)
-        sent = dbt_killed_after_statement(warehouse, work, point)
+        sent = dbt_killed_after_statement(warehouse, dbt_work, point)
         assert sent == point  # the kill landed mid-build
     run_dbt(warehouse, instance)  # the next build takes up from the models' own state
     compare_marts(warehouse)

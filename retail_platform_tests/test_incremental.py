@@ -1,7 +1,7 @@
 """Incremental dbt builds give what a full rebuild gives, row for row.
 
-Each test builds its own DuckDB file under tmp_path: simulator batches (with updates
-and faults) or hand-made loads, `dbt build` after each, then a copy of the same file
+Each test builds its own DuckDB file (conftest.py): simulator batches (with updates
+and faults) or hand-made loads, `dbt build` after each, then the same raw rows
 rebuilt with `--full-refresh`; every staging, quarantine and mart table must match.
 """
 
@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
-import pytest
 
 from retail_platform.project import dbt_argv
 from retail_platform.simulator.runner import BatchSizes, run_batch
@@ -44,7 +42,8 @@ def dbt_build(db: Path, work: Path, *extra: str) -> str:
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     }
     result = subprocess.run(
-        dbt_argv("build", work, *extra),
+        # No manifest/run_results JSON: nothing here reads them (~0.4 s a build).
+        dbt_argv("build", work, "--no-write-json", *extra),
         env=env,
         capture_output=True,
         text=True,
@@ -64,11 +63,10 @@ def snapshot(db: Path) -> dict[str, list[tuple]]:
 
 
 def full_refresh_of(db: Path, work: Path) -> dict[str, list[tuple]]:
-    """The same raw rows, rebuilt from scratch in a copy of the file."""
-    copy = work / "full_refresh.duckdb"
-    shutil.copyfile(db, copy)
-    dbt_build(copy, work, "--full-refresh")
-    return snapshot(copy)
+    """The same raw rows, rebuilt from scratch. In the same file, once the incremental
+    result has been taken (a copy elsewhere would be another dbt profile: a full parse)."""
+    dbt_build(db, work, "--full-refresh")
+    return snapshot(db)
 
 
 def assert_same(incremental: dict[str, list[tuple]], full: dict[str, list[tuple]]) -> None:
@@ -79,20 +77,13 @@ def assert_same(incremental: dict[str, list[tuple]], full: dict[str, list[tuple]
         assert not diff, f"{table}: first differing rows {diff[:3]}"
 
 
-@pytest.fixture
-def warehouse(tmp_path: Path) -> DuckDBWarehouse:
-    wh = DuckDBWarehouse(path=str(tmp_path / "warehouse.duckdb"))
-    wh.setup()
-    return wh
-
-
-def test_incremental_builds_equal_a_full_refresh(warehouse: DuckDBWarehouse, tmp_path: Path):
+def test_incremental_builds_equal_a_full_refresh(warehouse: DuckDBWarehouse, dbt_work: Path):
     db = warehouse.file
     for _ in range(5):
         run_batch(
             warehouse, sizes=BatchSizes(customers=150, products=15, orders=800), dirty_rate=0.08
         )
-        dbt_build(db, tmp_path)
+        dbt_build(db, dbt_work)
 
     incremental = snapshot(db)
     # The sequence exercised what it is meant to: updates and every kind of fault.
@@ -106,18 +97,18 @@ def test_incremental_builds_equal_a_full_refresh(warehouse: DuckDBWarehouse, tmp
     assert {"malformed_json", "missing_id", "duplicate", "invalid_quantity"} <= reasons
     assert {"unknown_customer", "unknown_product"} & reasons
 
-    assert_same(incremental, full_refresh_of(db, tmp_path))
+    assert_same(incremental, full_refresh_of(db, dbt_work))
 
 
-def test_a_build_without_new_raw_rows_changes_nothing(warehouse: DuckDBWarehouse, tmp_path: Path):
+def test_a_build_without_new_raw_rows_changes_nothing(warehouse: DuckDBWarehouse, dbt_work: Path):
     db = warehouse.file
     for _ in range(2):
         run_batch(
             warehouse, sizes=BatchSizes(customers=100, products=10, orders=300), dirty_rate=0.05
         )
-    dbt_build(db, tmp_path)
+    dbt_build(db, dbt_work)
     before = snapshot(db)
-    dbt_build(db, tmp_path)
+    dbt_build(db, dbt_work)
     assert snapshot(db) == before
 
 
@@ -173,7 +164,7 @@ def order(
     ).encode()
 
 
-def test_late_out_of_order_loads_and_late_references(warehouse: DuckDBWarehouse, tmp_path: Path):
+def test_late_out_of_order_loads_and_late_references(warehouse: DuckDBWarehouse, dbt_work: Path):
     db = warehouse.file
 
     def load(table: str, label: str, rows: list[bytes], at_hours: float) -> None:
@@ -193,7 +184,7 @@ def test_late_out_of_order_loads_and_late_references(warehouse: DuckDBWarehouse,
         ],
         2,
     )
-    dbt_build(db, tmp_path)
+    dbt_build(db, dbt_work)
 
     # Run 2: customer 3 and product 99 arrive; order 100 is updated (moves a day, loses a
     # line); order 101 is cancelled, emptying its day for product 10 ...
@@ -205,7 +196,7 @@ def test_late_out_of_order_loads_and_late_references(warehouse: DuckDBWarehouse,
         [order(100, 1, "paid", 3, 6, [(10, 1)]), order(101, 2, "cancelled", 0, 6, [(10, 5)])],
         6,
     )
-    dbt_build(db, tmp_path)
+    dbt_build(db, dbt_work)
 
     # Run 3: loads that commit now with EARLIER loaded_at than what was processed:
     # an older version of order 100 (must not win), an older customer 1 version, and a
@@ -224,7 +215,7 @@ def test_late_out_of_order_loads_and_late_references(warehouse: DuckDBWarehouse,
         [json.dumps('{"order_id": 1').encode(), order(104, 2, "placed", 4, 7, [(10, 1)])] * 2,
         7,
     )
-    dbt_build(db, tmp_path)
+    dbt_build(db, dbt_work)
 
     incremental = snapshot(db)
     stg_orders = {row[0]: row for row in incremental["staging.stg_orders"]}
@@ -233,4 +224,4 @@ def test_late_out_of_order_loads_and_late_references(warehouse: DuckDBWarehouse,
     assert dict((r[0], r[4]) for r in incremental["staging.stg_customers"])[1] == "Paris"
     fact_days = {(r[0].isoformat(), r[1]) for r in incremental["marts.fact_daily_sales"]}
     assert ("2026-03-01", 10) not in fact_days  # order 101 cancelled, order 100 moved away
-    assert_same(incremental, full_refresh_of(db, tmp_path))
+    assert_same(incremental, full_refresh_of(db, dbt_work))

@@ -67,10 +67,11 @@ generate: setup
 	$(BIN)/retail-sim generate
 
 # One worker per core (pytest-xdist), whole files per worker: a module's shared
-# fixtures (the StarRocks double's builds) are built once. The browser test is apart
+# fixtures (the StarRocks double's builds) are built once. Files go out longest first
+# (conftest.py's order, not xdist's by number of tests). The browser test is apart
 # (test-ui): minutes of waiting on a live dagster dev's sensors, and it needs Chromium.
 test: $(BIN)/python
-	$(BIN)/pytest -n auto --dist loadfile --durations=10 -m "not browser"
+	$(BIN)/pytest -n auto --dist loadfile --no-loadscope-reorder --durations=10 -m "not browser"
 
 # The UI in headless system Chromium over a live dagster dev (retail_platform_tests/test_ui.py).
 test-ui: $(BIN)/python

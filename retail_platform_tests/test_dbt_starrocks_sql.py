@@ -32,7 +32,7 @@ import pytest
 import sqlglot
 from sqlglot.errors import SqlglotError
 
-from retail_platform.assets.dbt_metadata import REPORT_PREFIX
+from retail_platform.assets.dbt_metadata import report_in
 from retail_platform.project import DBT_PROJECT_DIR, dbt_argv
 from retail_platform.warehouse.starrocks import StarRocksWarehouse
 from retail_platform_tests.starrocks_sql_double import StarRocksSqlDouble
@@ -468,9 +468,8 @@ def test_every_model_reports_its_metadata_to_dagster(double_builds) -> None:
     for phase, result in results.items():
         reports: dict[str, dict] = {}
         for line in result.stdout.splitlines():
-            info = json.loads(line)["info"]
-            if info["name"] == "JinjaLogInfo" and info["msg"].startswith(REPORT_PREFIX):
-                report = json.loads(info["msg"].removeprefix(REPORT_PREFIX))
+            report = report_in(json.loads(line))
+            if report is not None:
                 reports.setdefault(report.pop("unique_id"), {}).update(report)
         assert set(reports) == set(models), phase
         for uid, report in reports.items():

@@ -53,13 +53,12 @@ def stream_with_data_metadata(
     reports: dict[str, dict[str, Any]] = {}  # what dbt reported, by unique_id
     marts: dict[str, list[str]] = {}  # the marts built: alias -> key columns
     held: dict[AssetKey, str] = {}  # the keyed marts waiting for publication -> alias
-    waiting: list[Any] = []  # their events (and their checks')
+    waiting: list[tuple[str, Any]] = []  # their events (and their checks'), by alias
     failure = None
     try:
         for message in invocation.stream_raw_events():
-            info = message.raw_event["info"]
-            if info["name"] == "JinjaLogInfo" and info["msg"].startswith(REPORT_PREFIX):
-                report = json.loads(info["msg"].removeprefix(REPORT_PREFIX))
+            report = report_in(message.raw_event)
+            if report is not None:
                 reports.setdefault(report.pop("unique_id"), {}).update(report)
                 continue
             for event in message.to_default_asset_events(
@@ -82,14 +81,14 @@ def stream_with_data_metadata(
                         if marts[node["alias"]] and warehouse.publishes_marts:
                             held[key] = node["alias"]
                 if key in held:
-                    waiting.append(event)
+                    waiting.append((held[key], event))
                 else:
                     yield event
     except Exception as exc:  # dbt's own failure, raised after its last event
         failure = exc
     changes = publish(context, warehouse, marts)
-    for event in waiting:
-        change = changes.get(held[_asset_key(context, event)])
+    for alias, event in waiting:
+        change = changes.get(alias)
         if isinstance(event, Output) and change:
             new, changed = change
             event = event.with_metadata(
@@ -102,6 +101,14 @@ def stream_with_data_metadata(
         yield event
     if failure is not None:
         raise failure
+
+
+def report_in(raw_event: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The report a dbt JSON log event carries (macros/dagster_metadata.sql), if any."""
+    info = raw_event["info"]
+    if info["name"] == "JinjaLogInfo" and info["msg"].startswith(REPORT_PREFIX):
+        return json.loads(info["msg"].removeprefix(REPORT_PREFIX))
+    return None
 
 
 def _asset_key(context: AssetExecutionContext, event: Any) -> AssetKey | None:

@@ -35,6 +35,9 @@ RECENT_HOURS = 1
         for key in RAW_KEYS.values()
     ],
     can_subset=True,
+    # Nothing waits on this check (it warns): in a generate run its step goes after the
+    # dbt build instead of before it, ~0.1 s sooner to the marts.
+    op_tags={"dagster/priority": "-1"},
 )
 def raw_payloads_parse(context: AssetCheckExecutionContext, warehouse: ResourceParam[Warehouse]):
     with warehouse.session():

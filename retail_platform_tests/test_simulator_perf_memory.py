@@ -107,6 +107,21 @@ def test_item_table_and_direct_assembly_agree(monkeypatch: pytest.MonkeyPatch) -
     ]
 
 
+def test_pools_need_only_the_faker_providers_they_load(monkeypatch: pytest.MonkeyPatch) -> None:
+    import faker.config
+
+    from retail_platform.simulator import pools
+
+    def built(seed: int) -> list:
+        p = pools.build_pools.__wrapped__(seed)
+        return [getattr(p, name).tolist() if isinstance(getattr(p, name), np.ndarray)
+                else getattr(p, name) for name in p.__dataclass_fields__]  # fmt: skip
+
+    mine = [built(seed) for seed in (SEED, 42, 2**31)]
+    monkeypatch.setattr(pools, "FAKER_PROVIDERS", tuple(faker.config.PROVIDERS))  # Faker's default
+    assert [built(seed) for seed in (SEED, 42, 2**31)] == mine
+
+
 def test_timestamps_match_datetime_formatting() -> None:
     rng = np.random.default_rng(0)
     seconds = np.concatenate(

@@ -26,6 +26,10 @@ LOCALES = (
 )
 NAMES_PER_LOCALE = 150
 CITIES_PER_LOCALE = 30
+# The Faker providers the pools draw from (`city()` formats use person names too).
+# Faker(locale) alone loads all ~26 providers of each locale: 0.11 s of every simulator
+# run (measured, 0.30 vs 0.19 s for a seed's pools), for the same values.
+FAKER_PROVIDERS = ("faker.providers.person", "faker.providers.address")
 EMAIL_DOMAINS = ("gmail.com", "outlook.com", "yahoo.com", "icloud.com", "proton.me", "web.de")
 
 # category -> (share of catalogue, median price, price spread (lognormal sigma), nouns)
@@ -106,7 +110,7 @@ def build_pools(seed: int) -> Pools:
 
     first, last, name_loc, cities, countries, city_loc = [], [], [], [], [], []
     for index, (locale, country, _share) in enumerate(LOCALES):
-        fake = Faker(locale)
+        fake = Faker(locale, providers=list(FAKER_PROVIDERS))  # a copy: Faker appends to it
         _stable_city_lists(fake)
         fake.seed_instance(seed * 1009 + index)
         first += [fake.first_name() for _ in range(NAMES_PER_LOCALE)]

@@ -61,7 +61,7 @@ class SimulatorConfig(Config):
 def simulator_batches(
     context: AssetExecutionContext, config: SimulatorConfig, warehouse: ResourceParam[Warehouse]
 ) -> Iterator[MaterializeResult]:
-    # Imported here so loading the definitions stays light (numpy/arrow/faker only in runs).
+    # Imported here: the generator (Faker, pyarrow.compute) only in runs that generate.
     from retail_platform.simulator.runner import run_batch
 
     # In dependency order: a multi-asset must yield customers/products before orders.

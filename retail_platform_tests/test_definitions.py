@@ -179,6 +179,10 @@ def test_generate_job_builds_the_batch_through_the_marts(defs):
     assert {h.node_name for h in deps.all_upstream_outputs_from_node("raw_tables")} == {
         "simulator_batches"
     }
+    # The raw payload check warns and gates nothing: its step goes after the dbt build
+    # (a run starts its ready steps by `dagster/priority`, then by name).
+    priority = {n.name: int(n.definition.tags.get("dagster/priority", 0)) for n in job.nodes}
+    assert priority["raw_payloads_parse"] < priority["retail_dbt_models"]
 
 
 def test_observations_carry_the_tag_dagster_reads_data_versions_from():

@@ -113,9 +113,9 @@ def test_pools_need_only_the_faker_providers_they_load(monkeypatch: pytest.Monke
     from retail_platform.simulator import pools
 
     def built(seed: int) -> list:
-        p = pools.build_pools.__wrapped__(seed)
-        return [getattr(p, name).tolist() if isinstance(getattr(p, name), np.ndarray)
-                else getattr(p, name) for name in p.__dataclass_fields__]  # fmt: skip
+        p = pools.build_pools.__wrapped__(seed)  # uncached
+        values = [getattr(p, name) for name in p.__dataclass_fields__]
+        return [v.tolist() if isinstance(v, np.ndarray) else v for v in values]
 
     mine = [built(seed) for seed in (SEED, 42, 2**31)]
     monkeypatch.setattr(pools, "FAKER_PROVIDERS", tuple(faker.config.PROVIDERS))  # Faker's default

@@ -31,7 +31,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from retail_platform.assets.dbt_metadata import MARTS_SCHEMA
+from retail_platform.assets.dbt_metadata import MARTS_SCHEMA, publication_keys
 from retail_platform.project import dbt_argv
 from retail_platform.simulator.runner import BatchSizes, run_batch
 from retail_platform.warehouse.duckdb import DuckDBWarehouse
@@ -80,7 +80,7 @@ def publish_marts(warehouse: DuckDBWarehouse, work: Path) -> float:
     """Seconds publishing the built marts for readers takes (as after a Dagster build)."""
     manifest = json.loads((work / "target" / "manifest.json").read_text())
     marts = {
-        n["alias"]: n["config"].get("keys") or []
+        n["alias"]: publication_keys(n)
         for n in manifest["nodes"].values()
         if n["resource_type"] == "model" and n["schema"] == MARTS_SCHEMA
     }

@@ -74,10 +74,7 @@ def stream_with_data_metadata(
                     metadata = as_metadata(reports.pop(node["unique_id"], {}), node)
                     event = event.with_metadata({**event.metadata, **metadata})
                     if node["schema"] == MARTS_SCHEMA:
-                        # New/changed rows of the dimensions (tables rebuilt whole); not of
-                        # the fact, a view whose every past day would be compared again.
-                        table = node["config"]["materialized"] == "table"
-                        marts[node["alias"]] = (node["config"].get("keys") or []) if table else []
+                        marts[node["alias"]] = publication_keys(node)
                         if marts[node["alias"]] and warehouse.publishes_marts:
                             held[key] = node["alias"]
                 if key in held:
@@ -101,6 +98,15 @@ def stream_with_data_metadata(
         yield event
     if failure is not None:
         raise failure
+
+
+def publication_keys(node: Mapping[str, Any]) -> list[str]:
+    """The columns a mart's published copy is compared on for new/changed rows: the
+    dimensions' keys (tables rebuilt whole); none for the fact, a view whose every past
+    day would be compared again."""
+    if node["config"]["materialized"] != "table":
+        return []
+    return node["config"].get("keys") or []
 
 
 def report_in(raw_event: Mapping[str, Any]) -> dict[str, Any] | None:

@@ -17,6 +17,9 @@ What it enforces (an error packet, as StarRocks would answer, so dbt fails loudl
   INSERT/DELETE/DESC of something that does not, a read of a table or view that does
   not exist, a column that none of a query's tables has (sqlglot's qualifier), INSERT
   column lists that the target lacks or whose length differs from the SELECT's;
+- a PROPERTIES clause holds at least one `'key' = 'value'` pair of quoted strings
+  (StarRocks.g4: `properties : PROPERTIES '(' property (',' property)* ')'`,
+  `property : key=string '=' value=string`), which sqlglot does not enforce;
 - table DDL: key columns (DUPLICATE/PRIMARY/UNIQUE KEY) must exist and be the first
   columns in order ("Key columns must be the first few columns of the schema", FE
   KeysDesc); Primary Key columns not FLOAT/DOUBLE/DECIMAL/JSON when the type is known;
@@ -240,6 +243,7 @@ class StarRocksSqlDouble:
         found = sorted(label for label, pattern in self.rejects.items() if pattern.search(sql))
         if found:
             raise StarRocksError(ER_PARSE_ERROR, f"StarRocks rejects or misreads: {found}")
+        _check_properties_clauses(sql)
         try:
             expressions = [e for e in sqlglot.parse(sql, read="starrocks") if e is not None]
         except SqlglotError as exc:
@@ -661,6 +665,29 @@ def _check_table_layout(name: str, table: Relation) -> None:
     for column in table.distributed_by:
         if column.lower() not in names:
             raise StarRocksError(ER_PARSE_ERROR, f"Distribution column({column}) doesn't exist.")
+
+
+# StarRocks.g4's `string` (SINGLE_QUOTED_TEXT | DOUBLE_QUOTED_TEXT), and its `properties` rule.
+_STRING = r"""(?:'(?:[^'\\]|\\.|'')*'|"(?:[^"\\]|\\.|"")*")"""
+_PROPERTY = rf"\s*{_STRING}\s*=\s*{_STRING}\s*"
+_PROPERTIES_LIST = re.compile(rf"{_PROPERTY}(?:,{_PROPERTY})*\)")
+_PROPERTIES_START = re.compile(r"\bproperties\s*\(", re.I)
+_QUOTED = re.compile(rf"{_STRING}|`[^`]*`")
+
+
+def _check_properties_clauses(sql: str) -> None:
+    """Each `PROPERTIES (` (outside quotes) opens one or more `'k' = 'v'` pairs and closes."""
+    unquoted = _QUOTED.sub(lambda m: " " * len(m.group()), sql)
+    for start in _PROPERTIES_START.finditer(unquoted):
+        if not _PROPERTIES_LIST.match(sql, start.end()):
+            rest = sql[start.end() :].lstrip()
+            found = rest[:1] or "<EOF>"
+            raise StarRocksError(
+                ER_PARSE_ERROR,
+                f"Getting syntax error at PROPERTIES: mismatched input '{found}' expecting "
+                "{SINGLE_QUOTED_TEXT, DOUBLE_QUOTED_TEXT} (a PROPERTIES list needs at least "
+                "one 'key' = 'value')",
+            )
 
 
 def _conjuncts(condition: exp.Expression) -> list[exp.Expression]:

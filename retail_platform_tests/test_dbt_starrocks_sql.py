@@ -34,7 +34,7 @@ from sqlglot.errors import SqlglotError
 
 from retail_platform.assets.dbt_metadata import report_in
 from retail_platform.project import DBT_PROJECT_DIR, dbt_argv
-from retail_platform.warehouse.starrocks import StarRocksWarehouse
+from retail_platform.warehouse import warehouse_from_env
 from retail_platform_tests.starrocks_sql_double import StarRocksSqlDouble
 
 # mysql-mimic (the SQL double's wire protocol) throws into its coroutines the old way.
@@ -272,7 +272,8 @@ def test_the_sql_check_catches_broken_sql() -> None:
 # -- Against the SQL double: every statement of a first and an incremental `dbt build` --------
 
 DOUBLE_USER, DOUBLE_PASSWORD = "dbt", "s3cr3t-pw"
-REPLICATION_NUM = "1"
+# STARROCKS_REPLICATION_NUM as the README documents it: unset (the server's default) or set.
+REPLICATION_CONFIGS = {"replication-default": None, "replication-1": "1"}
 # Models whose pre-hook deletes what an incremental run rewrites (delete_changed).
 DELETE_SCOPED = ("int_order_lines", "int_daily_sales")
 # The contract's staging tables and the fact: views of intermediate tables.
@@ -281,50 +282,62 @@ VIEWS = {
     + ("quarantine_customers", "quarantine_products", "quarantine_orders"),
     "marts": ("fact_daily_sales",),
 }
+# Each build as production runs it (assets/dbt.py): unit tests run in CI on DuckDB, JSON
+# events (what makes the models report their metadata to Dagster); then a full refresh.
+BUILD_FLAGS = ("--exclude-resource-type", "unit_test", "--log-format", "json")
+BUILDS = {
+    "first": (),
+    "incremental": (),
+    "full-refresh": ("--full-refresh",),
+}
 
 
-@pytest.fixture(scope="module")
-def double_builds(tmp_path_factory: pytest.TempPathFactory):
-    """The raw tables, then a first and a second (incremental) `dbt build --target
-    starrocks`, all against the SQL double; (double, {phase: result}, manifest)."""
+@pytest.fixture(scope="module", params=list(REPLICATION_CONFIGS), ids=list(REPLICATION_CONFIGS))
+def double_builds(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    """For each documented configuration: the raw tables (as `retail-sim init` creates
+    them), then a first, an incremental and a `--full-refresh` `dbt build --target
+    starrocks`, all against the SQL double; (double, {phase: result}, manifest, replication)."""
+    replication = REPLICATION_CONFIGS[request.param]
     double = StarRocksSqlDouble(
         rejects=DUCKDB_ONLY | STARROCKS_REJECTS, user=DOUBLE_USER, password=DOUBLE_PASSWORD
     ).start()
     try:
-        warehouse = StarRocksWarehouse(
-            host="127.0.0.1",
-            port=double.port,
-            user=DOUBLE_USER,
-            password=DOUBLE_PASSWORD,
-            replication_num=int(REPLICATION_NUM),
-        )
+        # The warehouse and dbt's environment as the platform makes them from the
+        # environment variables (warehouse_from_env, dbt_env); nothing else leaks in.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("STARROCKS_")}
+        env |= {
+            "RETAIL_WAREHOUSE": "starrocks",
+            "STARROCKS_HOST": "127.0.0.1",
+            "STARROCKS_PORT": str(double.port),
+            "STARROCKS_USER": DOUBLE_USER,
+            "STARROCKS_PASSWORD": DOUBLE_PASSWORD,
+            "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        }
+        if replication is not None:
+            env["STARROCKS_REPLICATION_NUM"] = replication
+        with pytest.MonkeyPatch.context() as patch:
+            for name in [k for k in os.environ if k.startswith("STARROCKS_")]:
+                patch.delenv(name)
+            for name, value in env.items():
+                patch.setenv(name, value)
+            warehouse = warehouse_from_env()
         double.phase = "setup"
-        warehouse.setup()  # the raw databases and tables, as the platform creates them
-        env = {**os.environ, **warehouse.dbt_env(), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+        warehouse.setup()  # the raw databases and tables, as `retail-sim init` creates them
+        env |= warehouse.dbt_env()
         work = tmp_path_factory.mktemp("dbt_starrocks_double")
         results = {}
-        for phase in ("first", "incremental"):
+        for phase, flags in BUILDS.items():
             double.phase = phase
+            argv = dbt_argv("build", work, "--target", "starrocks", *BUILD_FLAGS, *flags)
             results[phase] = subprocess.run(
-                # as production builds (assets/dbt.py): unit tests run in CI on DuckDB,
-                # JSON events (what makes the models report their metadata to Dagster)
-                dbt_argv(
-                    "build",
-                    work,
-                    "--target",
-                    "starrocks",
-                    "--exclude-resource-type",
-                    "unit_test",
-                    "--log-format",
-                    "json",
-                ),
+                argv,
                 env=env,
                 capture_output=True,
                 text=True,
                 timeout=300,
             )
         manifest = json.loads((work / "target" / "manifest.json").read_text())
-        yield double, results, manifest
+        yield double, results, manifest, replication
     finally:
         double.stop()
 
@@ -358,7 +371,7 @@ def _incremental_models(manifest: dict) -> dict[str, str]:
 
 
 def test_both_builds_succeed_against_the_double(double_builds) -> None:
-    double, results, _ = double_builds
+    double, results, _, _ = double_builds
     refused = [(s.phase, s.error, _sql(s)[:300]) for s in double.received() if s.error]
     for phase, result in results.items():
         assert result.returncode == 0, (
@@ -369,7 +382,7 @@ def test_both_builds_succeed_against_the_double(double_builds) -> None:
 
 
 def test_every_statement_parses_and_uses_nothing_starrocks_rejects(double_builds) -> None:
-    double, _, _ = double_builds
+    double, _, _, _ = double_builds
     statements = double.received()
     assert len(statements) > 200, "the builds sent almost nothing: did dbt reach the double?"
     refused = [(s.phase, s.error, _sql(s)[:300]) for s in statements if s.error]
@@ -387,7 +400,7 @@ def test_every_statement_parses_and_uses_nothing_starrocks_rejects(double_builds
 
 
 def test_second_build_takes_every_incremental_branch(double_builds) -> None:
-    double, _, manifest = double_builds
+    double, _, manifest, _ = double_builds
     models = _incremental_models(manifest)
     # The intermediate models, and only they, keep incremental state (macros/incremental.sql).
     intermediate = {
@@ -406,6 +419,13 @@ def test_second_build_takes_every_incremental_branch(double_builds) -> None:
         assert _statements(double, "incremental", "CREATE TABLE AS", tmp), name
         (insert,) = _statements(double, "incremental", "INSERT", target)
         assert f"from {tmp}" in insert, insert
+        # --full-refresh: built again from the model's SELECT beside it, then swapped in.
+        backup = target[:-1] + "__dbt_backup`"
+        assert _statements(double, "full-refresh", "CREATE TABLE AS", backup), name
+        assert f"alter table {target} swap with {backup.split('.')[1]}" in [
+            _sql(s).rstrip(";") for s in double.received("full-refresh")
+        ], name
+        assert not _statements(double, "full-refresh", "INSERT", target), name
 
     # is_incremental() was true: the label lookup ran on the double (it answered no new
     # labels), and so did each model's lookup of its newest stamp (the double answers no
@@ -431,7 +451,7 @@ def test_second_build_takes_every_incremental_branch(double_builds) -> None:
 
 
 def test_hooks_reach_the_warehouse_and_nothing_else_is_kept(double_builds) -> None:
-    double, _, manifest = double_builds
+    double, _, manifest, _ = double_builds
     models = _incremental_models(manifest)
     for name in DELETE_SCOPED:  # pre-hooks: only an incremental run deletes its scope
         target = models[name]
@@ -463,7 +483,7 @@ def test_hooks_reach_the_warehouse_and_nothing_else_is_kept(double_builds) -> No
 def test_every_model_reports_its_metadata_to_dagster(double_builds) -> None:
     """The post-hooks' queries pass the double's StarRocks checks (the build succeeded)
     and each model's report names the columns the double holds for it."""
-    double, results, manifest = double_builds
+    double, results, manifest, _ = double_builds
     models = {uid: n for uid, n in manifest["nodes"].items() if n["resource_type"] == "model"}
     for phase, result in results.items():
         reports: dict[str, dict] = {}
@@ -482,7 +502,14 @@ def test_every_model_reports_its_metadata_to_dagster(double_builds) -> None:
 
 
 def test_ddl_sets_keys_buckets_and_properties(double_builds) -> None:
-    double, _, manifest = double_builds
+    double, _, manifest, replication = double_builds
+    # STARROCKS_REPLICATION_NUM reaches every table created (dbt's and the raw ones) when
+    # set; unset, no PROPERTIES clause at all (StarRocks refuses an empty one).
+    expected = {} if replication is None else {"replication_num": replication}
+    ddl = [_sql(s) for s in double.received() if s.kind.startswith("CREATE TABLE")]
+    assert len(ddl) > 20
+    for sql in ddl:
+        assert ("properties (" in sql) == bool(expected), sql[:300]
     tables = {
         node["name"]: (node["schema"], node["config"])
         for node in manifest["nodes"].values()
@@ -491,8 +518,7 @@ def test_ddl_sets_keys_buckets_and_properties(double_builds) -> None:
     for name, (schema, config) in tables.items():
         table = double.relation(schema, name)
         assert table is not None and table.kind == "TABLE", name
-        # STARROCKS_REPLICATION_NUM reaches every table dbt creates (dbt_project.yml)
-        assert table.properties == {"replication_num": REPLICATION_NUM}, name
+        assert table.properties == expected, name
         assert table.buckets == config["buckets"] == 4, name
         assert table.keys == config["keys"] and table.keys_type == config["table_type"], name
         assert table.distributed_by == config["distributed_by"], name
@@ -505,7 +531,7 @@ def test_ddl_sets_keys_buckets_and_properties(double_builds) -> None:
         for name in names:
             assert double.relation(schema, name).kind == "VIEW", name
     raw = double.relation("raw", "raw_orders")
-    assert (raw.keys_type, raw.properties) == ("DUPLICATE", {"replication_num": REPLICATION_NUM})
+    assert (raw.keys_type, raw.properties) == ("DUPLICATE", expected)
 
 
 @pytest.fixture
@@ -541,6 +567,10 @@ def double_cursor():
         "delete from d.t where k = 'a' or n = 1",
         "insert into d.t (k, n) select k from d.t",
         "analyze table d.t",  # a statement the double does not know
+        # StarRocks.g4: PROPERTIES takes one or more 'key' = 'value' strings
+        "create table d.p (k int) distributed by hash(k) buckets 1 properties ( )",
+        "create table d.p distributed by hash(k) buckets 1 properties ( ) as select k from d.t",
+        "create table d.p (k int) distributed by hash(k) buckets 1 properties (replication_num = 1)",
     ],
 )
 def test_the_double_refuses_what_starrocks_refuses(double_cursor, sql: str) -> None:
@@ -554,6 +584,10 @@ def test_the_double_answers_what_starrocks_accepts(double_cursor) -> None:
         "create table d.u primary key(n) distributed by hash(n) buckets 1 as select n, k from d.t"
     )
     double_cursor.execute("delete from d.u where n in (select n from d.t)")
+    double_cursor.execute(
+        "create table d.p (k int) distributed by hash(k) buckets 1 "
+        "properties ('replication_num' = '1', \"a\" = \"b\")"
+    )
     double_cursor.execute("select count(*) as failures, count(*) != 0 as should_warn from d.u")
     assert double_cursor.fetchall() == ((0, 0),)
     double_cursor.execute("desc d.u")

@@ -225,6 +225,10 @@ def test_compose_file_parses_and_keeps_the_deployment_rules():
     assert "from-the-env-only" not in (ROOT / "docker-compose.yml").read_text()
     assert services["postgres"]["environment"]["POSTGRES_PASSWORD"] == "from-the-env-only"
     assert services["daemon"]["environment"]["DAGSTER_POSTGRES_PASSWORD"] == "from-the-env-only"
+    # Nothing for the user to set on the one-BE image: replication is the server's default.
+    if "STARROCKS_REPLICATION_NUM" not in os.environ:
+        assert services["code_server"]["environment"]["STARROCKS_REPLICATION_NUM"] == ""
+    assert services["starrocks"]["image"].startswith("starrocks/allin1-ubuntu:3.5.")
     # The Dagster services run what `make serve` runs, from the same workspace file.
     assert services["code_server"]["command"][:3] == ["dagster", "code-server", "start"]
     daemon = services["daemon"]["command"]

@@ -291,3 +291,33 @@ def test_warehouse_load_batch_goes_through_stream_load(double):
     arrow = pa.array([p.decode() for p in payloads(2)], pa.string())
     assert wh.load_batch("raw_orders", "wh_b2", arrow, LOADED_AT).rows_loaded == 2
     assert len(double.table_rows("raw", "raw_orders")) == 5
+
+
+@pytest.mark.parametrize("made_by", ["retail-sim", "dagster-resource"])
+def test_every_stream_load_variable_reaches_the_double(double, monkeypatch, made_by):
+    """The README's variables, as a user sets them, reach Stream Load: the FE's HTTP port,
+    the credentials, and the BE override for a BE that advertises what cannot be reached."""
+    double.advertised_be_host, double.advertised_be_port = "be-container.invalid", 1
+    for name, value in {
+        "RETAIL_WAREHOUSE": "starrocks",
+        "STARROCKS_HOST": "127.0.0.1",
+        "STARROCKS_HTTP_PORT": str(double.fe_port),
+        "STARROCKS_USER": "loader",
+        "STARROCKS_PASSWORD": PASSWORD,
+        "STARROCKS_BE_HOST": "127.0.0.1",
+        "STARROCKS_BE_PORT": str(double.be_port),
+    }.items():
+        monkeypatch.setenv(name, value)
+    if made_by == "retail-sim":
+        from retail_platform.warehouse import warehouse_from_env
+
+        wh = warehouse_from_env()
+    else:
+        from retail_platform.resources import warehouse_resource
+
+        wh = warehouse_resource().process_config_and_initialize()
+    result = wh.load_batch("raw_orders", "env_b1", payloads(2), LOADED_AT)
+    assert result.rows_loaded == 2 and len(double.table_rows("raw", "raw_orders")) == 2
+    fe, be = double.requests
+    assert (fe.server, be.server, be.status_code) == ("fe", "be", 200)
+    assert be.headers["authorization"].startswith("Basic ")

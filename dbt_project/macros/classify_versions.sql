@@ -19,19 +19,17 @@
     their id in, so a reference that never resolves costs nothing downstream.
 -#}
 {% macro classify_versions(parsed_model, id_column, columns, rejudged=[]) %}
+{#- The parsed model is read where it is used, never through a CTE: a CTE used twice is
+    materialized whole by DuckDB (the whole history, payloads included), where a
+    direct read scans only the row groups the filters and joins select. -#}
+{%- set parsed = ref(parsed_model) -%}
 with
-
-parsed as (
-
-    select * from {{ ref(parsed_model) }}
-
-),
 
 {% if is_incremental() %}
 new_rows as (
 
     select {{ id_column }}, row_key
-    from parsed
+    from {{ parsed }}
     where {{ stamped_after_this() }}
 
 ),
@@ -63,18 +61,30 @@ verdict_changed as (
 
 versions as (
 
-    {{ rows_in_scope(
-        'parsed', id_column,
-        ids='select distinct ' ~ id_column ~ ' from new_rows where ' ~ id_column ~ ' is not null'
-            ~ (' union select ' ~ id_column ~ ' from verdict_changed' if rejudged else ''),
-        keys='select row_key from new_rows where ' ~ id_column ~ ' is null',
-    ) }}
+    -- every version of each id in scope, and the new rows without an id (which have
+    -- no other versions). A union, not `id in (...) or ...`: StarRocks 3.5 plans an
+    -- OR of IN-subqueries as a nested-loop join.
+    select parsed.*
+    from {{ parsed }} as parsed
+    inner join (
+        select distinct {{ id_column }} from new_rows where {{ id_column }} is not null
+        {%- if rejudged %}
+        union
+        select {{ id_column }} from verdict_changed
+        {%- endif %}
+    ) as scope_ids
+        on parsed.{{ id_column }} = scope_ids.{{ id_column }}
+    union all
+    select *
+    from {{ parsed }}
+    where {{ id_column }} is null
+        and {{ stamped_after_this() }}
 
 ),
 {% else %}
 versions as (
 
-    select * from parsed
+    select * from {{ parsed }}
 
 ),
 {% endif %}
@@ -155,22 +165,6 @@ final as (
 
 select * from final
 {% endmacro %}
-
-
-{#- The rows of `source` (a CTE) whose `id_column` is among `ids` (a select of distinct
-    ids), and its rows without an id whose row_key is among `keys`. A union of joins,
-    not `id in (...) or row_key in (...)`: StarRocks 3.5 plans an OR of IN-subqueries
-    as a nested-loop join. -#}
-{% macro rows_in_scope(source, id_column, ids, keys) -%}
-    select {{ source }}.*
-    from {{ source }}
-    inner join ({{ ids }}) as scope_ids on {{ source }}.{{ id_column }} = scope_ids.{{ id_column }}
-    union all
-    select {{ source }}.*
-    from {{ source }}
-    inner join ({{ keys }}) as scope_keys on {{ source }}.row_key = scope_keys.row_key
-    where {{ source }}.{{ id_column }} is null
-{%- endmacro %}
 
 
 {#- The body of quarantine_<entity>: the rows of `classified_model` set aside, with the

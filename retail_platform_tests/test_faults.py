@@ -134,3 +134,53 @@ def test_primary_key_checks_catch_duplicate_and_null_keys(warehouse, instance, d
     assert status["primary_key_dim_customers_customer_id"] == "fail"
     assert status["primary_key_stg_order_items_order_id__line_number"] == "fail"
     assert status["primary_key_stg_products_product_id"] == "pass"
+
+
+def test_key_checks_look_at_the_keys_of_the_latest_build(warehouse, instance, dbt_work):
+    """Data tests see the keys the latest build touched (macros/batch_scope.sql), all
+    their rows, old ones included: a key of this batch duplicated by an old row fails
+    its check; a duplicate among keys no build since has touched is not looked at."""
+    import json
+    import os
+    import subprocess
+
+    from retail_platform.project import dbt_argv
+    from retail_platform_tests.test_marts import run_dbt, run_simulator
+
+    for _ in range(2):  # the second batch updates orders of the first
+        run_simulator(warehouse, instance, customers=30, products=5, orders=100, dirty_rate=0.0)
+        run_dbt(warehouse, instance)
+    ((newest, oldest),) = warehouse.query(
+        "select max(_stamp), min(_stamp) from staging.int_order_lines"
+    )
+    assert newest > oldest
+    ((touched,),) = warehouse.query(
+        "select min(order_id) from staging.int_order_lines where _stamp = ?", [newest]
+    )
+    ((untouched,),) = warehouse.query(
+        "select min(order_id) from staging.int_order_lines where _stamp = ?", [oldest]
+    )
+
+    def duplicate_a_line(order_id: int) -> None:  # as an old row: the oldest stamp
+        warehouse.query(
+            "insert into staging.int_order_lines select * replace (cast(? as timestamp) as _stamp) "
+            "from staging.int_order_lines where order_id = ? limit 1",
+            [oldest, order_id],
+        )
+
+    def check_order_lines() -> str:
+        env = {**os.environ, **warehouse.dbt_env()}
+        subprocess.run(
+            dbt_argv("test", dbt_work, "--select", "stg_order_items"),
+            env=env, capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+        results = json.loads((dbt_work / "target" / "run_results.json").read_text())["results"]
+        (status,) = [
+            r["status"] for r in results if "primary_key_stg_order_items" in r["unique_id"]
+        ]
+        return status
+
+    duplicate_a_line(untouched)
+    assert check_order_lines() == "pass"  # not a key of the latest build
+    duplicate_a_line(touched)
+    assert check_order_lines() == "fail"

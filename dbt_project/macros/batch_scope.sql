@@ -1,0 +1,43 @@
+{#
+    Data tests look at the latest batch, not the whole history: a test's rows are
+    narrowed to the keys its model's latest build touched, so a test costs what a batch
+    costs however long the history. A model says how in its yml:
+
+        config:
+          meta:
+            batch_scope: {stamped_by: int_orders_classified, key: order_id}
+
+    `key` identifies what the rows of `stamped_by` (an intermediate model, whose rows
+    carry `_stamp`: macros/incremental.sql) touched in its newest run; the test sees
+    every row of the model with such a key, old rows included, so a key duplicated
+    between a new row and an old one is still caught, and a reference is checked
+    whenever a row holding it is written. After a first build or a `--full-refresh`
+    every row carries the newest stamp: the test covers everything.
+
+    dbt's own `get_where_subquery` (it applies a test's `where` config), extended.
+#}
+{% macro default__get_where_subquery(relation) -%}
+    {%- set conditions = [] -%}
+    {%- set where = config.get('where', '') -%}
+    {%- if where -%}
+        {%- do conditions.append(where) -%}
+    {%- endif -%}
+    {#- The batch_scope of the model this test is attached to (one macro: a test's
+        context at parse time does not see the project's other macros). -#}
+    {%- set tested = graph.nodes.get(model.attached_node) if execute and model.attached_node else none -%}
+    {%- set scope = tested.config.meta.get('batch_scope') if tested else none -%}
+    {%- if scope -%}
+        {%- set stamped = graph.nodes['model.' ~ project_name ~ '.' ~ scope.stamped_by] -%}
+        {%- set source = api.Relation.create(
+            database=stamped.database, schema=stamped.schema, identifier=stamped.alias
+        ) -%}
+        {%- do conditions.append(
+            scope.key ~ ' in (select ' ~ scope.key ~ ' from ' ~ source
+            ~ ' where _stamp = (select max(_stamp) from ' ~ source ~ '))'
+        ) -%}
+    {%- endif -%}
+    {%- if conditions -%}
+        {%- do return('(select * from ' ~ relation ~ ' where ' ~ conditions | join(' and ') ~ ') dbt_subquery') -%}
+    {%- endif -%}
+    {%- do return(relation) -%}
+{%- endmacro %}

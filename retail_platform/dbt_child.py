@@ -22,14 +22,26 @@ import signal
 import sys
 from collections.abc import Mapping
 
-from retail_platform.settings import DBT_EXECUTABLE, DEFAULT_DUCKDB_PATH
+from retail_platform.settings import (
+    DBT_EXECUTABLE,
+    DEFAULT_DUCKDB_PATH,
+    DUCKDB_MEMORY_LIMIT_ENV,
+    DUCKDB_THREADS_ENV,
+    duckdb_settings,
+)
 
 PR_SET_PDEATHSIG = 1
 
 
 def child_env(environ: Mapping[str, str]) -> dict[str, str]:
     """The environment dbt runs with: the caller's, with the profile's defaults filled in."""
-    return {"RETAIL_DUCKDB_PATH": str(DEFAULT_DUCKDB_PATH), **environ}
+    duckdb = duckdb_settings()
+    return {
+        "RETAIL_DUCKDB_PATH": str(DEFAULT_DUCKDB_PATH),
+        **environ,
+        DUCKDB_MEMORY_LIMIT_ENV: duckdb["memory_limit"],
+        DUCKDB_THREADS_ENV: duckdb["threads"],
+    }
 
 
 def main() -> None:

@@ -14,6 +14,23 @@ DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 # process imports it.
 DBT_EXECUTABLE = PROJECT_ROOT / ".venv-dbt" / "bin" / "dbt"
 
+# What DuckDB may use, in every process that opens the warehouse (dbt included): left
+# alone it takes 80 % of RAM and every core, and a build over a long history would
+# crowd out the rest of the platform. Past the limit it spills to `<file>.tmp/`.
+DUCKDB_MEMORY_LIMIT_ENV = "RETAIL_DUCKDB_MEMORY_LIMIT"
+DEFAULT_DUCKDB_MEMORY_LIMIT = "1GB"
+DUCKDB_THREADS_ENV = "RETAIL_DUCKDB_THREADS"
+DEFAULT_DUCKDB_THREADS = "2"
+
+
+def duckdb_settings() -> dict[str, str]:
+    """DuckDB's memory_limit and threads from the environment (defaults above)."""
+    return {
+        "memory_limit": os.environ.get(DUCKDB_MEMORY_LIMIT_ENV) or DEFAULT_DUCKDB_MEMORY_LIMIT,
+        "threads": os.environ.get(DUCKDB_THREADS_ENV) or DEFAULT_DUCKDB_THREADS,
+    }
+
+
 # How long run history, dbt folders and load labels are kept.
 RETENTION_ENV = "RETAIL_RETENTION_MINUTES"
 DEFAULT_RETENTION_MINUTES = 3 * 24 * 60  # as long as StarRocks keeps load labels

@@ -9,7 +9,7 @@ Dagster pools in ``instance/dagster.yaml`` keep our own runs from competing in t
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -20,7 +20,7 @@ from typing import ClassVar
 import pyarrow as pa
 
 from retail_platform import snapshots
-from retail_platform.settings import retention_minutes
+from retail_platform.settings import duckdb_settings, retention_minutes
 from retail_platform.warehouse.base import (
     RAW_SCHEMA,
     RAW_TABLES,
@@ -97,7 +97,7 @@ class DuckDBWarehouse(Warehouse):
         delay = 0.05
         while True:
             try:
-                con = duckdb.connect(str(self.file))
+                con = duckdb.connect(str(self.file), config=duckdb_settings())
                 break
             except duckdb.IOException as exc:
                 if "lock" not in str(exc).lower():
@@ -235,9 +235,9 @@ class DuckDBWarehouse(Warehouse):
         except FileNotFoundError as exc:
             raise WarehouseError(str(exc)) from None
 
-    def publish_marts(self, tables: Mapping[str, Sequence[str]]) -> dict[str, tuple[int, int]]:
+    def publish_marts(self, tables: Sequence[str]) -> None:
         with self.connect() as con:
-            return snapshots.publish(con, tables, self.snapshot_dir)
+            snapshots.publish(con, tables, self.snapshot_dir)
 
     def dbt_env(self) -> dict[str, str]:
         return {"RETAIL_WAREHOUSE": "duckdb", "RETAIL_DUCKDB_PATH": str(self.file)}

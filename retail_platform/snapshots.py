@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,45 +29,19 @@ def snapshot_dir(warehouse_file: Path) -> Path:
     return warehouse_file.with_name(f"{warehouse_file.stem}.marts")
 
 
-def publish(
-    con: Any, tables: Mapping[str, Sequence[str]], folder: Path
-) -> dict[str, tuple[int, int]]:
-    """Copy `marts.<table>` to `folder/<table>.parquet` for each table, atomically.
-
-    `tables` maps each table to its key columns (maybe none). For a keyed table the
-    result holds (new rows, changed rows) against the copy it replaces: rows whose key
-    the old copy lacks, and rows whose key it has with other values (all rows are new
-    on a first copy).
-    """
+def publish(con: Any, tables: Sequence[str], folder: Path) -> None:
+    """Copy `marts.<table>` to `folder/<table>.parquet` for each table, atomically."""
     folder.mkdir(parents=True, exist_ok=True)
-    diffs = {}
-    for table, key in tables.items():
-        if not all(_NAME.match(name) for name in (table, *key)):
-            raise ValueError(f"not a table/column name: {table!r} / {key!r}")
+    for table in tables:
+        if not _NAME.match(table):
+            raise ValueError(f"not a table name: {table!r}")
         final = folder / f"{table}.parquet"
         tmp = folder / f".{table}.{uuid.uuid4().hex[:8]}.tmp"
-        con.execute(f"copy {SCHEMA}.{table} to '{tmp}' (format parquet)")
         try:
-            if key:
-                diffs[table] = _diff(con, table, key, final if final.exists() else None)
+            con.execute(f"copy {SCHEMA}.{table} to '{tmp}' (format parquet)")
             os.replace(tmp, final)
         finally:
             tmp.unlink(missing_ok=True)
-    return diffs
-
-
-def _diff(con: Any, table: str, key: Sequence[str], previous: Path | None) -> tuple[int, int]:
-    if previous is None:
-        ((rows,),) = con.execute(f"select count(*) from {SCHEMA}.{table}").fetchall()
-        return int(rows), 0
-    old = f"read_parquet('{previous}')"
-    ((new, changed),) = con.execute(
-        f"select count(*) filter (where old.{key[0]} is null), "
-        f"count(*) filter (where old.{key[0]} is not null) "
-        f"from (select * from {SCHEMA}.{table} except select * from {old}) as now "
-        f"left join (select {', '.join(key)} from {old}) as old using ({', '.join(key)})"
-    ).fetchall()
-    return int(new), int(changed)
 
 
 def query(sql: str, folder: Path) -> tuple[list[str], list[tuple]]:

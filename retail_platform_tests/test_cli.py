@@ -90,11 +90,11 @@ def test_query_reads_the_published_marts_while_the_warehouse_is_locked(warehouse
             "create table marts.dim_products as select * from (values "
             "(1, 'tea', 2.50), (2, 'cake', 4.00)) as t(product_id, product_name, unit_price)"
         )
-    assert warehouse.publish_marts({"dim_products": ["product_id"]}) == {"dim_products": (2, 0)}
+    warehouse.publish_marts(["dim_products"])
     with warehouse.connect() as con:
         con.execute("update marts.dim_products set unit_price = 3 where product_id = 1")
         con.execute("insert into marts.dim_products values (3, 'jam', 1.25)")
-    assert warehouse.publish_marts({"dim_products": ["product_id"]}) == {"dim_products": (1, 1)}
+    warehouse.publish_marts(["dim_products"])
 
     # A writer holds the warehouse file (a dbt build): the query neither waits nor fails.
     holder = duckdb.connect(str(warehouse.file))

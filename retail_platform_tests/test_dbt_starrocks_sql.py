@@ -214,7 +214,7 @@ def test_dimensions_are_primary_key_tables(starrocks_manifest: dict) -> None:
     for name, keys in PRIMARY_KEY_MODELS.items():
         config = models[name]["config"]
         assert models[name]["schema"] == "marts"
-        assert config["materialized"] == "table"
+        assert config["materialized"] == "incremental" and config["unique_key"] == keys[0], name
         assert config["table_type"] == "PRIMARY", name
         assert config["keys"] == keys, name
         assert config["distributed_by"] == keys, name
@@ -402,13 +402,14 @@ def test_every_statement_parses_and_uses_nothing_starrocks_rejects(double_builds
 def test_second_build_takes_every_incremental_branch(double_builds) -> None:
     double, _, manifest, _ = double_builds
     models = _incremental_models(manifest)
-    # The intermediate models, and only they, keep incremental state (macros/incremental.sql).
+    # The intermediate models and the dimensions keep incremental state
+    # (macros/incremental.sql): upserted by key, never rebuilt whole.
     intermediate = {
         node["name"]
         for node in manifest["nodes"].values()
         if node["resource_type"] == "model" and "intermediate" in node["fqn"]
     }
-    assert set(models) == intermediate and len(models) == 9, models
+    assert set(models) == intermediate | set(PRIMARY_KEY_MODELS) and len(models) == 11, models
     for name, target in models.items():
         tmp = target[:-1] + "__dbt_tmp`"
         # First build: the table is created from the model's SELECT.

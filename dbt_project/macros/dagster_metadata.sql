@@ -57,3 +57,34 @@
         {{ report_to_dagster(report) }}
     {%- endif -%}
 {% endmacro %}
+
+{#
+    A dimension's pre-hook: of the rows this build upserts (the `staging` rows of the
+    keys `stamped` re-judged since the dimension's newest stamp), how many are new and
+    how many change a row it holds. Read before the upsert, over those keys only. A
+    first build (or --full-refresh) has no rows before it: every row is new.
+#}
+{% macro report_dimension_changes(staging, stamped, key) %}
+    {%- if execute and flags.LOG_FORMAT == 'json' -%}
+        {%- if is_incremental() -%}
+            {%- set columns = adapter.get_columns_in_relation(staging) | map(attribute='name') | reject('equalto', key) | list -%}
+            {%- set differs -%}
+                {%- for column in columns -%}
+                    now.{{ column }} <> old.{{ column }} or (now.{{ column }} is null) <> (old.{{ column }} is null)
+                    {{- ' or ' if not loop.last -}}
+                {%- endfor -%}
+            {%- endset -%}
+            {%- set counts = run_query(
+                'select sum(case when old.' ~ key ~ ' is null then 1 else 0 end),'
+                ~ ' sum(case when old.' ~ key ~ ' is not null and (' ~ differs ~ ') then 1 else 0 end)'
+                ~ ' from (select * from ' ~ staging ~ ' where ' ~ key ~ ' in (' ~ changed(stamped, key) ~ ')) as now'
+                ~ ' left join ' ~ this ~ ' as old on now.' ~ key ~ ' = old.' ~ key
+            ).rows[0] -%}
+            {%- set new, changed_rows = counts[0] or 0, counts[1] or 0 -%}
+        {%- else -%}
+            {%- set new = run_query('select count(*) from ' ~ staging).columns[0].values()[0] -%}
+            {%- set changed_rows = 0 -%}
+        {%- endif -%}
+        {{ report_to_dagster({'new_rows': new | int, 'changed_rows': changed_rows | int}) }}
+    {%- endif -%}
+{% endmacro %}

@@ -1,10 +1,11 @@
 {#
     How the models take in only what is new. This is the one place that says it.
 
-    Where the state lives: only in the intermediate models (models/staging/intermediate),
-    in their own rows. The contract's staging tables and fact_daily_sales are views of
-    them, the dimensions tables rebuilt whole from staging; there is no other
-    bookkeeping table.
+    Where the state lives: in the intermediate models (models/staging/intermediate) and
+    the dimensions, in their own rows. The contract's staging tables and
+    fact_daily_sales are views of the intermediate models; there is no other
+    bookkeeping table. Nothing a batch pays reads the whole history: the data tests
+    look at the keys the latest build touched too (macros/batch_scope.sql).
 
     The rule: a model takes in the batches of its input that it has not taken in yet.
     What it has taken in is read off its own rows before it runs, and written into its
@@ -30,7 +31,9 @@
       (macros/classify_versions.sql says why the whole id);
     - int_order_lines and int_daily_sales delete the orders / days the new input
       touches (`delete_changed()`, a pre-hook) and insert them recomputed, so a line or
-      a day that no longer exists goes.
+      a day that no longer exists goes;
+    - dim_customers and dim_products upsert, by id, the latest version of each id
+      their int_*_classified re-judged (an id never leaves staging once clean).
     Writing is each adapter's default incremental strategy: dbt-duckdb deletes the rows
     of the model's `unique_key` (when it has one) then inserts; dbt-starrocks inserts,
     which into a Primary Key table is an upsert.

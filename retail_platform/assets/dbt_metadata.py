@@ -11,9 +11,7 @@ adapter in the run process instead: that needs dbt-core there (kept out of it:
 resources.py), and an embedded DuckDB file refuses a second connection while dbt
 holds it.
 
-Once dbt has exited, the marts it built are published for readers (snapshots.py). The
-dimensions wait for that, since their new and changed rows are counted against the
-copy they replace; docs/freshness.md has the cost.
+Once dbt has exited, the marts it built are published for readers (snapshots.py).
 """
 
 from __future__ import annotations
@@ -25,7 +23,6 @@ from typing import Any
 
 from dagster import (
     AssetExecutionContext,
-    AssetKey,
     MetadataValue,
     Output,
     TableColumn,
@@ -46,14 +43,11 @@ def stream_with_data_metadata(
     """The events of a dbt build as dbt emits them, each model's with its data's metadata.
 
     A failed build still yields what it built, then raises its error; a failed
-    publication costs the readers' copy and the dimensions' change counts, not the
-    build (a warning says why).
+    publication costs the readers' copy, not the build (a warning says why).
     """
     manifest = invocation.manifest
     reports: dict[str, dict[str, Any]] = {}  # what dbt reported, by unique_id
-    marts: dict[str, list[str]] = {}  # the marts built: alias -> key columns
-    held: dict[AssetKey, str] = {}  # the keyed marts waiting for publication -> alias
-    waiting: list[tuple[str, Any]] = []  # their events (and their checks'), by alias
+    marts: list[str] = []  # the marts built, by alias
     failure = None
     try:
         for message in invocation.stream_raw_events():
@@ -68,45 +62,18 @@ def stream_with_data_metadata(
                 target_path=invocation.target_path,
                 project=invocation.project,
             ):
-                key = _asset_key(context, event)
                 node = manifest["nodes"].get(_value(getattr(event, "metadata", {}), "unique_id"))
                 if isinstance(event, Output) and node and node["resource_type"] == "model":
                     metadata = as_metadata(reports.pop(node["unique_id"], {}), node)
                     event = event.with_metadata({**event.metadata, **metadata})
                     if node["schema"] == MARTS_SCHEMA:
-                        marts[node["alias"]] = publication_keys(node)
-                        if marts[node["alias"]] and warehouse.publishes_marts:
-                            held[key] = node["alias"]
-                if key in held:
-                    waiting.append((held[key], event))
-                else:
-                    yield event
+                        marts.append(node["alias"])
+                yield event
     except Exception as exc:  # dbt's own failure, raised after its last event
         failure = exc
-    changes = publish(context, warehouse, marts)
-    for alias, event in waiting:
-        change = changes.get(alias)
-        if isinstance(event, Output) and change:
-            new, changed = change
-            event = event.with_metadata(
-                {
-                    **event.metadata,
-                    "new_rows": MetadataValue.int(new),
-                    "changed_rows": MetadataValue.int(changed),
-                }
-            )
-        yield event
+    publish(context, warehouse, marts)
     if failure is not None:
         raise failure
-
-
-def publication_keys(node: Mapping[str, Any]) -> list[str]:
-    """The columns a mart's published copy is compared on for new/changed rows: the
-    dimensions' keys (tables rebuilt whole); none for the fact, a view whose every past
-    day would be compared again."""
-    if node["config"]["materialized"] != "table":
-        return []
-    return node["config"].get("keys") or []
 
 
 def report_in(raw_event: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -117,28 +84,19 @@ def report_in(raw_event: Mapping[str, Any]) -> dict[str, Any] | None:
     return None
 
 
-def _asset_key(context: AssetExecutionContext, event: Any) -> AssetKey | None:
-    if isinstance(event, Output):
-        return context.asset_key_for_output(event.output_name)
-    return getattr(event, "asset_key", None)  # check results, observations
-
-
-def publish(
-    context: AssetExecutionContext, warehouse: Warehouse, marts: Mapping[str, list[str]]
-) -> dict[str, tuple[int, int]]:
-    """Publish the built marts for readers; (new, changed) rows of each keyed one."""
+def publish(context: AssetExecutionContext, warehouse: Warehouse, marts: list[str]) -> None:
+    """Publish the built marts for readers (snapshots.py), where the warehouse needs it."""
     if not marts or not warehouse.publishes_marts:
-        return {}
+        return
     started = time.perf_counter()
     try:
-        changes = warehouse.publish_marts(marts)
+        warehouse.publish_marts(marts)
     except Exception as exc:
         context.log.warning(f"the marts were not published for readers: {exc}")
-        return {}
+        return
     context.log.info(
         f"published {', '.join(sorted(marts))} for readers in {time.perf_counter() - started:.2f} s"
     )
-    return changes
 
 
 def _value(metadata: Mapping[str, Any], key: str) -> Any:
@@ -164,6 +122,9 @@ def as_metadata(report: Mapping[str, Any], node: Mapping[str, Any]) -> dict[str,
                 ]
             )
         )
+    for figure in ("new_rows", "changed_rows"):  # the dimensions' (report_dimension_changes)
+        if figure in report:
+            metadata[figure] = MetadataValue.int(report[figure])
     if "days" in report:
         metadata.update(daily_figures(report["days"], report.get("complete_day_orders")))
     return metadata

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -150,14 +150,10 @@ class Warehouse(ABC):
         """(column names, rows) of a read query over the marts, without disturbing the
         platform's writers (`retail-sim query`)."""
 
-    def publish_marts(self, tables: Mapping[str, Sequence[str]]) -> dict[str, tuple[int, int]]:
+    def publish_marts(self, tables: Sequence[str]) -> None:
         """Publish these marts for readers that must not touch the warehouse (snapshots.py).
-
-        `tables` maps each mart to its key columns (maybe none); the result holds (new rows,
-        changed rows) of each keyed mart since its last publication. A server (StarRocks)
-        needs no copy: readers query it, and there is nothing to compare with (empty).
-        """
-        return {}
+        A server (StarRocks) needs no copy: readers query it."""
+        return None
 
     @abstractmethod
     def dbt_env(self) -> dict[str, str]:

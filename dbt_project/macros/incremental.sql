@@ -84,7 +84,11 @@
         select distinct load_label from {{ raw_table }}
         where load_label not in (select distinct load_label from {{ this }})
     {%- endset -%}
-    {%- set labels = [] if offline_compile() or not execute else run_query(lookup).columns[0].values() | list -%}
+    {%- set found = none if offline_compile() or not execute else run_query(
+        'select load_label, min(loaded_at) from ' ~ raw_table
+        ~ ' where load_label in (' ~ lookup ~ ') group by load_label'
+    ) -%}
+    {%- set labels = found.columns[0].values() | list if found is not none else [] -%}
     {%- set safe = [] -%}
     {%- for label in labels if label is string and modules.re.fullmatch('[A-Za-z0-9_]{1,128}', label) -%}
         {%- do safe.append(label) -%}
@@ -92,7 +96,11 @@
     {%- if offline_compile() or safe | length < labels | length -%}
         load_label in ({{ lookup }})
     {%- elif labels -%}
-        load_label in ({% for label in safe | sort %}'{{ label }}'{{ ", " if not loop.last }}{% endfor %})
+        {#- Labels share their first bytes, which is all a string's min/max statistics
+            keep: the earliest loaded_at of the new loads is what lets the warehouse
+            skip the older rows. -#}
+        loaded_at >= {{ stamp_literal(found.columns[1].values() | min) }}
+        and load_label in ({% for label in safe | sort %}'{{ label }}'{{ ", " if not loop.last }}{% endfor %})
     {%- else -%}
         1 = 0
     {%- endif -%}

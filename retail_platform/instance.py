@@ -12,6 +12,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from dagster import DagsterEventType, DagsterInstance
+
 from retail_platform.settings import PROJECT_ROOT
 
 INSTANCE_YAML = PROJECT_ROOT / "instance" / "dagster.yaml"
@@ -19,11 +21,12 @@ INSTANCE_YAML = PROJECT_ROOT / "instance" / "dagster.yaml"
 # event log from a cursor per event type. On a fresh instance it has none, logs a
 # WARNING per type at its first start ("No cursor for event type ..., ignoring older
 # events"), then starts from the newest event. Storing that same starting point first
-# (the daemon's own key names) leaves the behaviour unchanged and the start-up quiet;
-# should Dagster rename the keys, the warning comes back (the browser test looks for it).
-RUN_RETRY_CURSOR_KEYS = (
-    "EVENT_LOG_CONSUMER_CURSOR-RUN_FAILURE",
-    "EVENT_LOG_CONSUMER_CURSOR-RUN_SUCCESS",
+# (the daemon's own key names: its event types' stored values, e.g. PIPELINE_FAILURE)
+# leaves the behaviour unchanged and the start-up quiet. Should Dagster rename the keys,
+# the warning comes back: test_instance.py starts a daemon and looks for it.
+RUN_RETRY_CURSOR_KEYS = tuple(
+    f"EVENT_LOG_CONSUMER_CURSOR-{event_type.value}"
+    for event_type in (DagsterEventType.RUN_FAILURE, DagsterEventType.RUN_SUCCESS)
 )
 
 
@@ -39,8 +42,6 @@ def prepare_home(home: Path, instance_yaml: Path = INSTANCE_YAML) -> Path:
 
 
 def seed_run_retry_cursors(home: Path) -> None:
-    from dagster import DagsterInstance
-
     with DagsterInstance.from_config(str(home)) as instance:
         cursors, keys = instance.daemon_cursor_storage, set(RUN_RETRY_CURSOR_KEYS)
         missing = keys - cursors.get_cursor_values(keys).keys()

@@ -1,7 +1,12 @@
-"""The instance folder every entry point prepares (retail_platform/instance.py).
+"""The instance folder every entry point prepares (retail_platform/instance.py), and
+the daemon's start on it: quiet, which the browser test checks again on `dagster dev`."""
 
-That the daemon then starts without a warning is checked on a live `dagster dev` by
-the browser test (test_ui.py, its start-up log)."""
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 from dagster import AssetMaterialization, DagsterInstance
 
@@ -42,3 +47,30 @@ def test_a_home_with_events_starts_the_cursors_at_its_newest_event(tmp_path):
     assert newest
     prepare_home(home)  # not from 0: that would retry failures older than run retries
     assert cursors(home) == dict.fromkeys(RUN_RETRY_CURSOR_KEYS, str(newest))
+
+
+def test_the_daemon_starts_on_a_prepared_home_without_a_warning(tmp_path):
+    """The daemon's own start-up, read as plain text (it colours the level), names no
+    missing cursor: the keys seeded are the ones it reads."""
+    home = prepare_home(tmp_path / "home")
+    daemon = Path(sys.executable).parent / "dagster-daemon"
+    env = {**os.environ, "DAGSTER_HOME": str(home)}
+    log = tmp_path / "daemon.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [str(daemon), "run", "-w", "workspace.yaml"],
+            cwd=INSTANCE_YAML.parents[1], env=env, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 90
+            # The run-retry consumer reads its cursors on its first iteration.
+            while time.monotonic() < deadline and "EventLogConsumerDaemon" not in log.read_text():
+                time.sleep(1)
+            time.sleep(3)
+        finally:
+            proc.terminate()
+            proc.wait(30)
+    text = re.sub(r"\x1b\[[0-9;]*m", "", log.read_text())
+    assert "EventLogConsumerDaemon" in text, text[-3000:]
+    warnings = [line for line in text.splitlines() if " - WARNING - " in line]
+    assert warnings == [], warnings

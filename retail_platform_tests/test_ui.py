@@ -17,6 +17,7 @@ and, with RETAIL_SCREENSHOTS_DIR set (`make screenshots`), to that folder too.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import struct
 import subprocess
@@ -80,6 +81,7 @@ LINEAGE_GROUPS = ("simulator", "raw", "staging", "marts")
 LINEAGE_NODES = ("orders", "raw_orders", "stg_orders", "fact_daily_sales")
 # Start-up output that means something is misconfigured or about to change under us.
 # " - WARNING - " is how the daemon, webserver and code server log one.
+ANSI_CODES = re.compile(r"\x1b\[[0-9;]*m")
 WARNING_MARKERS = (
     "will not be used", "BetaWarning", "SupersessionWarning", "Warning:", " - WARNING - ",
 )  # fmt: skip
@@ -201,7 +203,8 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
         # sensor's next evaluation (every 60 s) reacts to it.
         wait_until_settled(dev, timeout=240)
         startup = StartUp(
-            log=(tmp / "dagster_dev.log").read_text(errors="replace"),
+            # dagster dev colours the level (`\x1b[34mWARNING\x1b[0m`): read it as plain text.
+            log=ANSI_CODES.sub("", (tmp / "dagster_dev.log").read_text(errors="replace")),
             runs=runs(dev),
             check_executions=check_executions(dev),
             ticks={name: sensor_ticks(dev, name) for name in (MINUTE_LOOK, AUTOMATION_SENSOR)},

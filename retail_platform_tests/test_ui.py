@@ -412,10 +412,25 @@ def test_lineage_graph_shows_the_flow(platform: Platform, batches: dict, page, t
         graph_settings = page.locator("#zoom-slider-container").get_by_role(
             "button", name="settings"
         )
-        for item in ("Change graph to vertical orientation", "Expand all groups"):
+        graph_settings.click()
+        page.get_by_role("menuitem", name="Change graph to vertical orientation").click()
+        # The expansion can be lost when it lands while the new orientation is still
+        # being laid out (seen in CI: four collapsed groups a minute later): again then.
+        # (The menu offers the item only while some group is collapsed.)
+        for attempt in range(3):
             graph_settings.click()
-            page.get_by_role("menuitem", name=item).click()
-        visible(text("fact_daily_sales"))
+            visible(page.get_by_role("menuitem").first)
+            expand = page.get_by_role("menuitem", name="Expand all groups")
+            if expand.count():
+                expand.click()
+            else:
+                page.keyboard.press("Escape")
+            try:
+                sync_api.expect(text("fact_daily_sales")).to_be_visible(timeout=20_000)
+                break
+            except AssertionError:
+                if attempt == 2:
+                    raise
         # Zoom to fit once the new layout has settled (on a busy machine the
         # orientation change and the expansion animate for a while); again if a
         # node is still outside the viewport.

@@ -21,7 +21,6 @@ DBT_BIN := .venv-dbt/bin
 export PATH := $(CURDIR)/$(BIN):$(CURDIR)/$(DBT_BIN):$(PATH)
 RETAIL_HOME := $(CURDIR)/.retail
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
-DBT_FLAGS := --project-dir dbt_project --profiles-dir dbt_project
 
 .PHONY: help setup dev serve generate test test-ui test-starrocks screenshots check bench soak chaos lint up down platform-up platform-down clean
 
@@ -46,11 +45,15 @@ $(BIN)/python: pyproject.toml uv.lock
 	UV_PROJECT_ENVIRONMENT=.venv-dbt $(UV) sync --frozen --only-group dbt
 	@touch $@
 
-# Idempotent: install, prepare dbt (deps + parse -> manifest), create schemas and raw tables.
-setup: $(BIN)/python
-	$(BIN)/retail-dbt deps $(DBT_FLAGS) --quiet
-	$(BIN)/retail-dbt parse $(DBT_FLAGS) --quiet
+# Idempotent, and each step does work only when what it depends on changed: the venvs
+# (pyproject.toml, uv.lock), dbt's manifest (the dbt project's files and the warehouse
+# it was parsed for: retail_platform/project.py), the Dagster home (its instance file).
+# Schemas and raw tables are created if missing. The dbt project has no packages: no deps.
+setup: $(BIN)/python $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/python -m retail_platform.project
 	$(BIN)/retail-sim init
+
+$(DAGSTER_HOME)/dagster.yaml: instance/dagster.yaml | $(BIN)/python
 	$(BIN)/python -m retail_platform.instance "$(DAGSTER_HOME)"
 
 # `dagster dev` warns at every start that `dg dev` (dagster-dg-cli, not installed here)
@@ -63,7 +66,8 @@ dev: setup
 serve: setup
 	$(BIN)/python deploy/serve.py
 
-generate: setup
+# retail-sim creates what it loads into: no manifest or Dagster home needed.
+generate: $(BIN)/python
 	$(BIN)/retail-sim generate
 
 # One worker per core (pytest-xdist), whole files per worker: a module's shared
@@ -94,7 +98,7 @@ check: $(BIN)/python
 	export DAGSTER_HOME="$(CHECK_HOME)/dagster_home"; \
 	export RETAIL_DUCKDB_PATH="$${RETAIL_DUCKDB_PATH:-$(CHECK_HOME)/warehouse.duckdb}"; \
 	set -e; \
-	$(BIN)/retail-dbt parse $(DBT_FLAGS) --quiet; \
+	$(BIN)/python -m retail_platform.project; \
 	$(BIN)/dagster asset materialize -m retail_platform.definitions --select 'group:simulator'; \
 	$(BIN)/dagster job execute -m retail_platform.definitions -j check_sources_job; \
 	$(BIN)/dagster asset materialize -m retail_platform.definitions --select 'kind:dbt'; \

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import signal
 import socket
@@ -538,6 +539,17 @@ def report(home: Path, warehouse: Path, minutes: float) -> int:
         err = getattr(e.dagster_event.event_specific_data, "error", None)
         print(f"  {r.run_id[:8]} {r.job}: {(err.message.splitlines()[0] if err else '')[:200]}")
     print(f"lines mentioning a DuckDB lock in run logs: {lock_mentions(home)}")
+    warned = Counter(
+        (e.user_message or "").splitlines()[0][:160]
+        for r in runs
+        for e in r.events
+        if e.level == logging.WARNING
+    )
+    print(f"warnings in run logs: {sum(warned.values())}")
+    for message, n in warned.most_common(5):
+        print(f"  {n} x {message}")
+    if warned:
+        problems.append(f"{sum(warned.values())} warnings in run logs")
 
     warn, error, total = check_failures(runs)
     print(

@@ -145,7 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         warehouse = warehouse_from_env()
         if args.command == "init":
             warehouse.setup()
-            print(f"initialized {warehouse.describe()}")
+            print(f"{warehouse.describe()}: schemas and raw tables ready")
         elif args.command == "query":
             print(_query(warehouse, args.sql))
         else:

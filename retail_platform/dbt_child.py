@@ -29,6 +29,8 @@ from retail_platform.settings import (
     DUCKDB_THREADS_ENV,
     duckdb_settings,
 )
+from retail_platform.warehouse import warehouse_kind
+from retail_platform.warehouse.base import WarehouseError
 
 PR_SET_PDEATHSIG = 1
 
@@ -38,6 +40,11 @@ def child_env(environ: Mapping[str, str]) -> dict[str, str]:
     duckdb = duckdb_settings()
     return {
         "RETAIL_DUCKDB_PATH": str(DEFAULT_DUCKDB_PATH),
+        # A test runs when the run builds every model it reads (or their ancestors), as
+        # Dagster selects checks: dbt's default (eager) also runs a relationships test
+        # when only its referenced side is built, which dagster-dbt can only log as an
+        # observation, with a warning. dagster-dbt overrides this where it must (empty).
+        "DBT_INDIRECT_SELECTION": "buildable",
         **environ,
         DUCKDB_MEMORY_LIMIT_ENV: duckdb["memory_limit"],
         DUCKDB_THREADS_ENV: duckdb["threads"],
@@ -48,6 +55,10 @@ def main() -> None:
     parent = os.getppid()
     if not DBT_EXECUTABLE.exists():
         sys.exit(f"retail-dbt: no dbt at {DBT_EXECUTABLE}; run `make setup` to install it")
+    try:  # one line from the project, not dbt's "does not have a target named" error
+        warehouse_kind()
+    except WarehouseError as exc:
+        sys.exit(f"retail-dbt: error: {exc}")
     if sys.platform.startswith("linux"):
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)

@@ -1,6 +1,5 @@
 """The one DbtProject of the code location."""
 
-import os
 import re
 import subprocess
 import sys
@@ -9,6 +8,8 @@ from pathlib import Path
 from dagster_dbt import DbtProject
 
 from retail_platform.settings import DBT_PROJECT_DIR
+from retail_platform.warehouse import warehouse_kind
+from retail_platform.warehouse.base import WarehouseError
 
 # How the project runs dbt, always: dbt with its profile's defaults, killed with the
 # process that started it (dbt_child.py).
@@ -16,8 +17,15 @@ DBT_BOUND_EXECUTABLE = Path(sys.executable).parent / "retail-dbt"
 _SOURCES = ("dbt_project.yml", "profiles.yml", "models", "macros", "tests")
 
 
+def prepare(project: DbtProject) -> None:
+    """Parse the project when (and only when) a dbt file changed or the warehouse did."""
+    if not manifest_is_current(project):
+        print("dbt parse: a dbt file or the warehouse changed since the manifest was made")
+        parse_manifest(project)
+
+
 def prepare_if_dev(project: DbtProject) -> None:
-    """Under `dagster dev`, parse the project when (and only when) a dbt file changed.
+    """Under `dagster dev`, `prepare` the project (`make setup` does it for the rest).
 
     Instead of `DbtProject.prepare_if_dev()`, which parses in every process `dagster
     dev` starts (the code server, each run: they all inherit its dev flag), seconds of
@@ -25,8 +33,8 @@ def prepare_if_dev(project: DbtProject) -> None:
     The check itself (file times and the manifest's first 4 KB) costs 0.6 ms of CPU,
     measured; outside `dagster dev` it is not made.
     """
-    if project.preparer.using_dagster_dev() and not manifest_is_current(project):
-        parse_manifest(project)
+    if project.preparer.using_dagster_dev():
+        prepare(project)
 
 
 def parse_manifest(project: DbtProject) -> None:
@@ -56,7 +64,7 @@ def manifest_is_current(project: DbtProject) -> bool:
     with manifest.open() as f:  # "metadata" comes first: no need to load the whole file
         head = f.read(4096)
     adapter = re.search(r'"adapter_type":\s*"(\w+)"', head)
-    return bool(adapter) and adapter.group(1) == os.environ.get("RETAIL_WAREHOUSE", "duckdb")
+    return bool(adapter) and adapter.group(1) == warehouse_kind()
 
 
 def dbt_argv(command: str, work_dir: Path, *extra: str) -> list[str]:
@@ -72,3 +80,9 @@ def dbt_argv(command: str, work_dir: Path, *extra: str) -> list[str]:
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 prepare_if_dev(dbt_project)
+
+if __name__ == "__main__":  # make setup
+    try:
+        prepare(dbt_project)
+    except WarehouseError as exc:
+        sys.exit(f"retail_platform.project: error: {exc}")

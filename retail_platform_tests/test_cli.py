@@ -1,14 +1,14 @@
 """`retail-sim`: one-line errors, no tracebacks; loads through the warehouse resource."""
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import duckdb
 
 
 def retail_sim(*args, env_extra=None, monkeypatch=None):
-    import os
-
     env = {**os.environ, **(env_extra or {})}
     return subprocess.run(
         [sys.executable, "-m", "retail_platform.cli", *args],
@@ -114,3 +114,52 @@ def test_query_reads_the_published_marts_while_the_warehouse_is_locked(warehouse
     ]
     assert lines[-1] == "(3 rows)"
     assert_one_line_error(retail_sim("query", "select * from marts.nope"), 1)
+
+
+def make(*targets, env_extra):
+    from retail_platform.settings import PROJECT_ROOT
+
+    return subprocess.run(
+        ["make", "--no-print-directory", *targets],
+        cwd=PROJECT_ROOT, env={**os.environ, **env_extra},
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+
+
+def test_a_bad_warehouse_setting_is_one_line_from_every_entry_point(tmp_path):
+    """Caught by the project before dbt or a connection: `make setup` (its first step
+    runs dbt), `make generate`, and dbt through `retail-dbt`."""
+    env = {
+        "RETAIL_WAREHOUSE": "oracle",
+        "DAGSTER_HOME": str(tmp_path / "home"),
+        "RETAIL_DUCKDB_PATH": str(tmp_path / "w.duckdb"),
+    }
+    for proc in (make("setup", env_extra=env), make("generate", env_extra=env)):
+        assert proc.returncode != 0
+        ours = [line for line in proc.stderr.splitlines() if not line.startswith("make:")]
+        assert len(ours) == 1 and "RETAIL_WAREHOUSE must be one of duckdb, starrocks" in ours[0], (
+            proc.stderr
+        )
+        assert "Traceback" not in proc.stderr and "Runtime Error" not in proc.stdout
+    dbt = subprocess.run(
+        [str(Path(sys.executable).parent / "retail-dbt"), "parse"],
+        env={**os.environ, **env}, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert dbt.returncode == 1 and dbt.stderr.strip().splitlines() == [
+        "retail-dbt: error: RETAIL_WAREHOUSE must be one of duckdb, starrocks, got 'oracle'"
+    ], dbt.stderr
+    assert not (tmp_path / "w.duckdb").exists()
+
+
+def test_setup_again_does_no_work_that_is_done(tmp_path):
+    """A second `make setup` neither parses dbt nor prepares the Dagster home again."""
+    env = {"DAGSTER_HOME": str(tmp_path / "home"), "RETAIL_DUCKDB_PATH": str(tmp_path / "w.duckdb")}
+    first = make("setup", env_extra=env)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "retail_platform.instance" in first.stdout
+    assert (tmp_path / "home" / "dagster.yaml").exists()
+    again = make("setup", env_extra=env)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "retail_platform.instance" not in again.stdout
+    assert "dbt parse:" not in again.stdout
+    assert "schemas and raw tables ready" in again.stdout

@@ -2,12 +2,14 @@
 
 import json
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from dagster import AssetKey, AutomationCondition, DefaultScheduleStatus, DefaultSensorStatus
 from dagster_dbt import DbtProject
 
 ENTITIES = ("customers", "products", "orders")
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -208,3 +210,23 @@ def test_dbt_is_never_pointed_elsewhere_than_the_warehouse_resource(warehouse_pa
     other = DuckDBWarehouse(path=str(tmp_path / "other.duckdb"))
     with pytest.raises(Failure, match="set RETAIL_DUCKDB_PATH"):
         check_dbt_sees(other)
+
+
+def test_every_asset_describes_itself_in_a_line(defs):
+    """The catalog shows each asset's own description, never dagster-dbt's fallback
+    (the model's raw SQL under "#### Raw SQL")."""
+    graph = defs.resolve_asset_graph()
+    for asset_key in graph.get_all_asset_keys():
+        description = graph.get(asset_key).description or ""
+        assert description.strip(), asset_key
+        assert "Raw SQL" not in description and "```" not in description, asset_key
+
+
+def test_the_readmes_lineage_picture_shows_todays_graph(defs):
+    """docs/images/lineage.png was taken (`make screenshots`) of the asset graph the
+    code location defines now: the browser test records beside it what it showed."""
+    shown = json.loads((ROOT / "docs" / "images" / "lineage.png.json").read_text())
+    keys = sorted(k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys())
+    assert shown["assets"] == keys, (
+        "assets changed: retake the README's pictures (make screenshots)"
+    )

@@ -16,6 +16,7 @@ and, with RETAIL_SCREENSHOTS_DIR set (`make screenshots`), to that folder too.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -93,6 +94,9 @@ RUNS = """{ runsOrError(limit: 200) { ... on Runs { results {
     runId jobName status startTime endTime } } } }"""
 SENSOR_TICKS = """query($s: SensorSelector!) { sensorOrError(sensorSelector: $s) {
     __typename ... on Sensor { sensorState { ticks(limit: 10) { status timestamp } } } } }"""
+RUN_LOG_LEVELS = """query($r: ID!) { logsForRun(runId: $r) { ... on EventConnection {
+    events { __typename ... on MessageEvent { level message } } } } }"""
+ASSET_NODES = "{ assetNodes { assetKey { path } isMaterializable } }"
 CHECKS = """{ assetNodes { assetKey { path } assetChecksOrError {
     ... on AssetChecks { checks { name } } } } }"""
 CHECK_EXECUTIONS = """query($k: AssetKeyInput!, $c: String!) {
@@ -302,8 +306,11 @@ def still(locator, timeout: float = 10) -> None:
         time.sleep(0.3)
 
 
-def save_screenshot(target, tmp_path: Path, name: str) -> Path:
-    """A page or element as a PNG in tmp_path (and RETAIL_SCREENSHOTS_DIR when set)."""
+def save_screenshot(target, tmp_path: Path, name: str, shows: dict | None = None) -> Path:
+    """A page or element as a PNG in tmp_path (and RETAIL_SCREENSHOTS_DIR when set);
+    `shows`, what the picture shows, goes beside it as `<name>.json` (for the README's
+    lineage picture, the asset graph it shows: test_definitions.py compares it with
+    today's)."""
     path = tmp_path / name
     target.screenshot(path=str(path))
     data = path.read_bytes()
@@ -316,6 +323,8 @@ def save_screenshot(target, tmp_path: Path, name: str) -> Path:
             out = ROOT / out
         out.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, out / name)
+        if shows is not None:
+            (out / f"{name}.json").write_text(json.dumps(shows, indent=1, sort_keys=True) + "\n")
     return path
 
 
@@ -350,6 +359,19 @@ def test_startup_has_no_failed_check_and_no_warning(platform: Platform):
         for key, executions in startup.check_executions.items()
     }
     assert {k: v for k, v in failed.items() if v} == {}, "checks that did not pass before any batch"
+
+
+def test_runs_log_no_warning(platform: Platform, batches: dict):
+    """Every run so far (the start-up's automation and minute looks, the batches and the
+    automation after them) logged no warning: a normal platform logs none a user cannot
+    act on."""
+    warnings = {
+        run["runId"][:8]: event["message"].splitlines()[0][:200]
+        for run in runs(platform.dev)
+        for event in platform.dev.gql(RUN_LOG_LEVELS, {"r": run["runId"]})["logsForRun"]["events"]
+        if event.get("level") == "WARNING"
+    }
+    assert warnings == {}
 
 
 def test_fact_daily_sales_page_shows_rows_columns_and_plots(
@@ -401,6 +423,9 @@ def test_fact_daily_sales_page_shows_rows_columns_and_plots(
 def test_lineage_graph_shows_the_flow(platform: Platform, batches: dict, page, tmp_path: Path):
     text = lambda value: page.get_by_text(value, exact=True).filter(visible=True).first  # noqa: E731
 
+    # Tall enough for the vertical layout's seven ranks to fit at a readable zoom.
+    viewport = {"width": VIEWPORT["width"], "height": 1400}
+    page.set_viewport_size(viewport)
     page.goto(f"{platform.base_url}/asset-groups")
     with evidence(page, tmp_path / "lineage_at_failure.png"):
         visible(page.get_by_text("Global asset lineage"))
@@ -436,7 +461,7 @@ def test_lineage_graph_shows_the_flow(platform: Platform, batches: dict, page, t
         # node is still outside the viewport.
         for _ in range(3):
             still(text("fact_daily_sales"), timeout=20)
-            page.mouse.dblclick(100, VIEWPORT["height"] - 30)
+            page.mouse.dblclick(100, viewport["height"] - 30)
             still(text("fact_daily_sales"))
             outside = [n for n in (*LINEAGE_GROUPS, *LINEAGE_NODES) if not in_viewport(text(n))]
             if not outside:
@@ -446,4 +471,10 @@ def test_lineage_graph_shows_the_flow(platform: Platform, batches: dict, page, t
         # business, and under a loaded machine the fit is not always complete.
         for name in (*LINEAGE_GROUPS, *LINEAGE_NODES):
             visible(text(name))
-    save_screenshot(page, tmp_path, "lineage.png")
+        # The picture shows the graph the code location defines: every asset, and as
+        # many to materialize as the UI's button counts.
+        nodes = platform.dev.gql(ASSET_NODES)["assetNodes"]
+        materializable = sum(node["isMaterializable"] for node in nodes)
+        visible(page.get_by_role("button", name=f"Materialize all ({materializable})"))
+    assets = sorted("/".join(node["assetKey"]["path"]) for node in nodes)
+    save_screenshot(page, tmp_path, "lineage.png", shows={"assets": assets})

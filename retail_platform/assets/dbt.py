@@ -55,6 +55,9 @@ class RetailDbtTranslator(DagsterDbtTranslator):
         return spec.replace_attributes(
             key=AssetKey([layer, props["name"]]),
             group_name=layer,
+            # The model's own description (its yml), not dagster-dbt's default, which
+            # appends the model's whole SQL under "#### Raw SQL".
+            description=props.get("description") or None,
             automation_condition=AutomationCondition.eager(),
             freshness_policy=FreshnessPolicy.time_window(
                 warn_window=timedelta(minutes=freshness["warn_after_minutes"]),

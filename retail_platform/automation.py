@@ -10,18 +10,26 @@ A run is a process that imports dagster, dagster-dbt and these definitions (abou
   tables whose rows differ from what Dagster last observed: rows from another writer
   (`retail-sim`, a user's loader) are noticed within a minute, and an idle platform
   starts no run.
-- `retail_automation` (the automation sensor) keeps the dbt models eager: whatever
-  updates a raw table (that observation, a hand-made materialization) leads to a run
-  of exactly the models downstream of it.
+- `retail_automation` (the automation sensor) keeps the dbt models eager (`eager()`
+  below): whatever updates a raw table (that observation, a hand-made materialization)
+  leads to a run of exactly the models downstream of it.
 """
 
 from __future__ import annotations
 
+import warnings
+
 from dagster import (
+    AssetKey,
     AssetSelection,
+    AutomationCondition,
     AutomationConditionSensorDefinition,
+    AutomationContext,
+    AutomationResult,
+    BetaWarning,
     DefaultScheduleStatus,
     DefaultSensorStatus,
+    EventLogEntry,
     ResourceParam,
     RunRequest,
     ScheduleDefinition,
@@ -104,6 +112,82 @@ def check_sources_sensor(context: SensorEvaluationContext, warehouse: ResourcePa
     )  # fmt: skip
 
 
+# How far back to look for when a raw table's current data version first appeared: the
+# minute look observes only changed tables, so a repeat is a hand-made observation.
+OBSERVATIONS_LOOKED_AT = 20
+
+
+class UpstreamNewerThanBuild(AutomationCondition):
+    """True while a dependency holds an update that the asset's latest build cannot have
+    read: logged by another run, after the run that built the asset started.
+
+    Dagster's eager condition decides from what happened between two ticks: "a
+    dependency updated" since "this asset was requested or updated". When both happen
+    between the same two ticks the reset wins, so rows observed while a build of their
+    models was running (it started before they arrived and landed after their
+    observation, within the sensor's minute) were never built, until the next writer's
+    rows (issue 20). This condition compares the events themselves, whenever they
+    happened: an update from the same run (a `generate_job` batch observes raw, then
+    builds) or from before the build started (the build read it) is built.
+    """
+
+    @property
+    def name(self) -> str:
+        return "upstream_newer_than_build"
+
+    def evaluate(self, context: AutomationContext) -> AutomationResult:
+        instance = context.asset_graph_view.instance
+        built = instance.get_latest_materialization_event(context.key)
+        newer = False
+        if built is not None:
+            run = instance.get_run_record_by_id(built.run_id) if built.run_id else None
+            read_from = run.start_time if run and run.start_time else built.timestamp
+            for parent in context.asset_graph.get(context.key).parent_keys:
+                update = latest_update(instance, parent)
+                if update and update.run_id != built.run_id and update.timestamp > read_from:
+                    newer = True
+                    break
+        return AutomationResult(
+            context, context.candidate_subset if newer else context.get_empty_subset()
+        )
+
+
+def latest_update(instance, key: AssetKey) -> EventLogEntry | None:
+    """The newest materialization of `key`, or the observation where its current data
+    version first appeared (observing unchanged rows again is no update), if newer."""
+    materialized = instance.get_latest_materialization_event(key)
+    observed = None
+    for record in instance.fetch_observations(key, limit=OBSERVATIONS_LOOKED_AT).records:
+        version = record.asset_observation.data_version if record.asset_observation else None
+        if observed is not None and version != observed.asset_observation.data_version:
+            break
+        observed = record
+    events = [materialized, observed.event_log_entry if observed else None]
+    return max((e for e in events if e is not None), key=lambda e: e.timestamp, default=None)
+
+
+def eager() -> AutomationCondition:
+    """The dbt models' condition: Dagster's eager, or new upstream data their latest build
+    has not read (`UpstreamNewerThanBuild`), once nothing of theirs is running and their
+    latest build did not fail (a failure waits for the next update, as in eager)."""
+    not_yet_built = (
+        # (and what is downstream of it, in the same run, as eager does)
+        (
+            UpstreamNewerThanBuild()
+            | AutomationCondition.any_deps_match(AutomationCondition.will_be_requested())
+        )
+        & ~AutomationCondition.in_progress()
+        & ~AutomationCondition.any_deps_in_progress()
+        & ~AutomationCondition.any_deps_missing()
+        & ~AutomationCondition.execution_failed()
+    ).with_label("upstream data not yet built")
+    return (AutomationCondition.eager() | not_yet_built).with_label("eager")
+
+
+# `use_user_code_server` is beta; its warning at every process start is nothing a user
+# can act on. Only that one is silenced.
+warnings.filterwarnings("ignore", message=".*use_user_code_server.*", category=BetaWarning)
+
 # The built-in automation sensor is stopped by default; this one runs from the start.
 # Every 60 s, as the minute look: batches of the schedule are built in their own run, so
 # this sensor only serves other writers, whose rows the minute look finds first. Each
@@ -114,4 +198,6 @@ automation_sensor = AutomationConditionSensorDefinition(
     default_status=DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=60,
     run_tags=MAX_RUNTIME,
+    # Evaluated in the code server, which can run the project's own condition (eager()).
+    use_user_code_server=True,
 )

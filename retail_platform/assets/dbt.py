@@ -21,7 +21,6 @@ from dagster import (
     AssetExecutionContext,
     AssetKey,
     AssetSpec,
-    AutomationCondition,
     Failure,
     FreshnessPolicy,
     ResourceParam,
@@ -30,6 +29,7 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_as
 
 from retail_platform.assets.dbt_metadata import stream_with_data_metadata
 from retail_platform.assets.keys import WAREHOUSE_POOL, WAREHOUSE_RETRY
+from retail_platform.automation import eager
 from retail_platform.dbt_child import child_env
 from retail_platform.project import dbt_project
 from retail_platform.retention import prune_paths, retention_window
@@ -58,7 +58,7 @@ class RetailDbtTranslator(DagsterDbtTranslator):
             # The model's own description (its yml), not dagster-dbt's default, which
             # appends the model's whole SQL under "#### Raw SQL".
             description=props.get("description") or None,
-            automation_condition=AutomationCondition.eager(),
+            automation_condition=eager(),
             freshness_policy=FreshnessPolicy.time_window(
                 warn_window=timedelta(minutes=freshness["warn_after_minutes"]),
                 fail_window=timedelta(minutes=freshness["fail_after_minutes"]),

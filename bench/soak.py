@@ -33,6 +33,7 @@ import argparse
 import json
 import logging
 import os
+import random
 import signal
 import socket
 import statistics
@@ -438,6 +439,30 @@ def freshness(runs: list[RunInfo]) -> tuple[list[dict], list[str]]:
     return samples, unresolved
 
 
+# A load not built into the fact within this long counts as missed (issue 20).
+MISS_AFTER_SECONDS = 300
+
+
+def external_latency(runs: list[RunInfo], loads: list[dict]) -> tuple[list[float], list[str]]:
+    """Per load of the outside writer: seconds from its end to the first fact_daily_sales
+    materialization of a dbt step that started after it (so read it); missed loads (none
+    within MISS_AFTER_SECONDS)."""
+    dbt_steps = sorted(
+        (start, mat)
+        for run in runs
+        for mat in run.materializations(FACT_KEY)
+        if (start := run.last("STEP_START", before=mat)) is not None
+    )
+    latencies, missed = [], []
+    for load in loads:
+        mat = min((m for start, m in dbt_steps if start >= load["end"]), default=None)
+        if mat is None or mat - load["end"] > MISS_AFTER_SECONDS:
+            missed.append(time.strftime("%H:%M:%S", time.localtime(load["end"])))
+        else:
+            latencies.append(mat - load["end"])
+    return latencies, missed
+
+
 def dbt_run_phases(runs: list[RunInfo]) -> dict[str, list[float]]:
     """For every dbt run: queue, process start + definitions load, step start, build."""
     phases = defaultdict(list)
@@ -494,7 +519,7 @@ def job_phases(runs: list[RunInfo], job: str) -> dict[str, list[float]]:
     return phases
 
 
-def report(home: Path, warehouse: Path, minutes: float) -> int:
+def report(home: Path, warehouse: Path, minutes: float, loads: list[dict] | None = None) -> int:
     os.environ["DAGSTER_HOME"] = str(home)
     from dagster import DagsterInstance
 
@@ -589,6 +614,24 @@ def report(home: Path, warehouse: Path, minutes: float) -> int:
     if dup_raw or dup_marts:
         problems.append("duplicates")
 
+    if loads:
+        ok = [load for load in loads if load["rc"] == 0]
+        latencies, missed = external_latency(runs, ok)
+        print()
+        print(
+            f"outside writer (retail-sim generate): {len(loads)} loads, {len(loads) - len(ok)} failed"
+        )
+        for load in loads:
+            if load["rc"]:
+                print(f"  failed: {load['error'][:200]}")
+        print(
+            f"  load end -> fact_daily_sales built from a dbt step started after it (s): {dist(latencies)}"
+        )
+        print(
+            f"  missed (not built within {MISS_AFTER_SECONDS} s): {len(missed)} {' '.join(missed)}"
+        )
+        if missed or len(ok) < len(loads):
+            problems.append(f"{len(missed)} missed and {len(loads) - len(ok)} failed outside loads")
     samples, unresolved = freshness(runs)
     print()
     print(
@@ -838,6 +881,10 @@ def main(argv: list[str] | None = None) -> int:
         help="launch generate_job itself every N s (while fewer than 2 are in flight) instead of the minute schedule",
     )  # fmt: skip
     parser.add_argument(
+        "--writer-every", type=float, default=0,
+        help="no schedule: an outside writer runs `retail-sim generate` every N s on average (0.5N-1.5N, at random)",
+    )  # fmt: skip
+    parser.add_argument(
         "--idle-minutes",
         type=float,
         default=3.0,
@@ -911,6 +958,7 @@ def main(argv: list[str] | None = None) -> int:
     ledger = RunLedger()
     reader = None
     samples: list[tuple[int, dict[str, int]]] = []  # (batches done, footprint)
+    loads: list[dict] = []  # the outside writer's
     cpu = {}
     code = 2
     try:
@@ -937,6 +985,8 @@ def main(argv: list[str] | None = None) -> int:
         window = cputree.Window(meter)
         if args.batch_every:
             log(f"launching generate_job every {args.batch_every:g} s")
+        elif args.writer_every:
+            log(f"an outside writer loads a batch every {args.writer_every:g} s on average")
         else:
             dev.start_schedule("generate")
             log("generate schedule on")
@@ -950,6 +1000,9 @@ def main(argv: list[str] | None = None) -> int:
             if args.batch_every and now >= next_launch and ledger.active("generate_job") < 2:
                 launch(dev, "generate_job")
                 next_launch = now + args.batch_every
+            if args.writer_every and now >= next_launch:
+                loads.append(outside_load(env))
+                next_launch = time.monotonic() + random.uniform(0.5, 1.5) * args.writer_every
             if now >= next_report:
                 done = ledger.finished("generate_job") - done0
                 samples.append((done, footprint(home, warehouse)))
@@ -957,15 +1010,15 @@ def main(argv: list[str] | None = None) -> int:
                     f"{(end - now) / 60:4.1f} min left; {done} batches; in flight: {ledger.active()}"
                 )
                 next_report = now + 30
-            time.sleep(1 if args.batch_every else 5)
-        if not args.batch_every:
+            time.sleep(1 if args.batch_every or args.writer_every else 5)
+        if not (args.batch_every or args.writer_every):
             dev.stop_schedule("generate")
         deadline = time.monotonic() + args.drain_timeout
         while time.monotonic() < deadline and ledger.active("generate_job"):
             ledger.poll(dev)
             time.sleep(2)
         ledger.poll(dev)
-        batches = ledger.finished("generate_job") - done0
+        batches = len(loads) if args.writer_every else ledger.finished("generate_job") - done0
         cpu["batches"] = (*window.close(), batches)
         samples.append((batches, footprint(home, warehouse)))
         log("generating stopped; letting automation catch up")
@@ -993,7 +1046,7 @@ def main(argv: list[str] | None = None) -> int:
         log("stopping dagster dev")
         dev.kill()
         meter.stop()
-        code = report(home, warehouse, args.minutes)
+        code = report(home, warehouse, args.minutes, loads)
         code = max(code, report_platform(ledger, cpu, meter, samples, args))
         if reader:
             reader_problems = reader.finish(warehouse)
@@ -1019,6 +1072,19 @@ def main(argv: list[str] | None = None) -> int:
 
             shutil.rmtree(tmp, ignore_errors=True)
     return code
+
+
+def outside_load(env: dict[str, str]) -> dict:
+    """One batch by a writer outside Dagster, as `make generate` loads it."""
+    start = time.time()
+    proc = subprocess.run(
+        [str(BIN / "retail-sim"), "generate", "--no-progress"],
+        cwd=ROOT, env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    log(
+        f"outside writer: {'loaded' if proc.returncode == 0 else 'FAILED'} in {time.time() - start:.1f} s"
+    )
+    return {"start": start, "end": time.time(), "rc": proc.returncode, "error": proc.stderr.strip()}
 
 
 def breakdown(cats: dict[str, float], per: float) -> str:

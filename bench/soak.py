@@ -390,15 +390,21 @@ def dist(values: list[float]) -> str:
     )
 
 
+def fact_builds(runs: list[RunInfo]) -> list[tuple[float, float, RunInfo]]:
+    """Every fact_daily_sales materialization with the start of the dbt step that built it
+    (what the build read was there by then), in order of materialization."""
+    builds = [
+        (start, mat, run)
+        for run in runs
+        for mat in run.materializations(FACT_KEY)
+        if (start := run.last("STEP_START", before=mat)) is not None
+    ]
+    return sorted(builds, key=lambda t: t[1])
+
+
 def freshness(runs: list[RunInfo]) -> tuple[list[dict], list[str]]:
     """Per successful simulator run: latency to the fact materialization holding its rows."""
-    dbt_steps = []  # (step start, fact materialization time, run)
-    for run in runs:
-        for mat in run.materializations(FACT_KEY):
-            step_start = run.last("STEP_START", before=mat)
-            if step_start is not None:
-                dbt_steps.append((step_start, mat, run))
-    dbt_steps.sort(key=lambda t: t[1])
+    dbt_steps = fact_builds(runs)
     samples, unresolved = [], []
     for run in runs:
         if run.job != "generate_job" or run.status != "SUCCESS":
@@ -447,15 +453,10 @@ def external_latency(runs: list[RunInfo], loads: list[dict]) -> tuple[list[float
     """Per load of the outside writer: seconds from its end to the first fact_daily_sales
     materialization of a dbt step that started after it (so read it); missed loads (none
     within MISS_AFTER_SECONDS)."""
-    dbt_steps = sorted(
-        (start, mat)
-        for run in runs
-        for mat in run.materializations(FACT_KEY)
-        if (start := run.last("STEP_START", before=mat)) is not None
-    )
+    dbt_steps = fact_builds(runs)
     latencies, missed = [], []
     for load in loads:
-        mat = min((m for start, m in dbt_steps if start >= load["end"]), default=None)
+        mat = next((m for start, m, _ in dbt_steps if start >= load["end"]), None)
         if mat is None or mat - load["end"] > MISS_AFTER_SECONDS:
             missed.append(time.strftime("%H:%M:%S", time.localtime(load["end"])))
         else:

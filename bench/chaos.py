@@ -43,7 +43,7 @@ sys.path.insert(0, str(HERE.parent))  # retail_platform_tests: the pandas truth
 from soak import BIN, ROOT, TERMINAL, Dev, free_port, log, mart_duplicates, raw_duplicates  # noqa: E402
 
 FACT = "marts/fact_daily_sales"
-QUIET_SECONDS = 75  # a minute look and two automation ticks with nothing new
+QUIET_SECONDS = 30  # looks and automation ticks (every 5-10 s) with nothing new
 
 
 @dataclass

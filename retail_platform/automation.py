@@ -5,19 +5,21 @@ A run is a process that imports dagster, dagster-dbt and these definitions (abou
 
 - `generate` (a schedule) runs `generate_job`: one simulator batch, then the dbt models
   and checks downstream of it, in one run.
-- `check_sources_every_minute` (a sensor) looks at the raw tables every minute, in the
-  code server that is already running, and starts `check_sources_job` only for the
-  tables whose rows differ from what Dagster last observed: rows from another writer
-  (`retail-sim`, a user's loader) are noticed within a minute, and an idle platform
-  starts no run.
+- `check_sources` (a sensor) looks at the raw tables every few seconds, in the code
+  server that is already running, and reports an observation (no run) of each table
+  whose rows differ from what Dagster last observed: rows from another writer
+  (`retail-sim`, a user's loader) are noticed in seconds. A writer may report the same
+  observation itself (retail_platform/report.py).
 - `retail_automation` (the automation sensor) keeps the dbt models eager (`eager()`
-  below): whatever updates a raw table (that observation, a hand-made materialization)
-  leads to a run of exactly the models downstream of it.
+  below): whatever updates a raw table (an observation, a hand-made materialization)
+  leads to one run of exactly the models downstream of it, with the raw tables' checks.
+- `check_sources_job` observes the raw tables and runs their checks, by hand.
 """
 
 from __future__ import annotations
 
 import warnings
+from typing import TYPE_CHECKING
 
 from dagster import (
     AssetKey,
@@ -27,23 +29,28 @@ from dagster import (
     AutomationContext,
     AutomationResult,
     BetaWarning,
+    DagsterInstance,
     DefaultScheduleStatus,
     DefaultSensorStatus,
     EventLogEntry,
     ResourceParam,
-    RunRequest,
+    RunsFilter,
     ScheduleDefinition,
     SensorEvaluationContext,
+    SensorResult,
     SkipReason,
     define_asset_job,
     sensor,
 )
 
 from retail_platform.assets.keys import RAW_KEYS
-from retail_platform.assets.raw import raw_tables
+from retail_platform.assets.raw import observation, raw_tables
 from retail_platform.assets.simulator import simulator_batches
 from retail_platform.checks import raw_payloads_parse
 from retail_platform.warehouse.base import Warehouse, WarehouseError
+
+if TYPE_CHECKING:
+    from dagster._core.definitions.assets.graph.base_asset_graph import BaseAssetGraph
 
 # Run monitoring (instance/dagster.yaml) fails a run still STARTED after this long: the only way
 # to end runs whose whole `dagster dev` died with them. A default batch with its dbt
@@ -76,59 +83,66 @@ generate_schedule = ScheduleDefinition(
     description="One simulator batch a minute, built through the marts.",
 )
 
-# How long the minute look waits for the DuckDB file while a build holds it: the next
-# look comes a minute later anyway.
-LOOK_LOCK_SECONDS = 5.0
+# How often the look runs: in the code server, a stat of the warehouse file while
+# nothing was written (see `Warehouse.change_token`), so each second of latency it saves
+# costs little.
+LOOK_EVERY_SECONDS = 5
+# How long the look waits for the DuckDB file while a build holds it: the next look
+# comes a few seconds later anyway.
+LOOK_LOCK_SECONDS = 2.0
 
 
 @sensor(
-    name="check_sources_every_minute",
-    job=check_sources_job,
-    minimum_interval_seconds=60,
+    name="check_sources",
+    minimum_interval_seconds=LOOK_EVERY_SECONDS,
     default_status=DefaultSensorStatus.RUNNING,
-    description="Every minute: observe the raw tables whose rows changed since Dagster last observed them.",
+    description=(
+        f"Every {LOOK_EVERY_SECONDS} s: observe the raw tables whose rows changed since Dagster "
+        "last observed them, with no run (their checks run in the automation's build)."
+    ),
 )
 def check_sources_sensor(context: SensorEvaluationContext, warehouse: ResourceParam[Warehouse]):
-    changed = []
+    # Taken before the look: a write during it changes the token again, so it is looked at next time.
+    token = warehouse.change_token()
+    if token is not None and token == context.cursor:
+        return SkipReason("nothing written to the warehouse since the last look")
+    events = []
     try:
         for table, key in RAW_KEYS.items():
             state = warehouse.observe(table, lock_timeout_seconds=LOOK_LOCK_SECONDS)
             last = context.instance.fetch_observations(key, limit=1).records
             known = last[0].asset_observation.data_version if last else None
             if state.data_version != known:
-                changed.append((key, state.data_version))
+                events.append(observation(key, state))
     except WarehouseError as exc:
-        return SkipReason(f"raw tables not readable now, next look in a minute: {exc}")
-    if not changed:
-        return SkipReason("no raw table changed since its last observation")
-    return RunRequest(
-        # The same unseen rows never start two runs.
-        run_key="|".join(f"{key.to_user_string()}={version}" for key, version in changed),
-        asset_selection=[key for key, _ in changed],
-        asset_check_keys=[
-            check.key for check in raw_payloads_parse.check_specs
-            if check.asset_key in {key for key, _ in changed}
-        ],
-    )  # fmt: skip
+        # The cursor stays: the next look tries again.
+        return SkipReason(f"raw tables not readable now, looking again shortly: {exc}")
+    # A run would add only its start-up (seconds, ~2 CPU-s) before the automation sensor
+    # could see the rows: the observations are reported from here.
+    if not events:
+        return SensorResult(cursor=token, skip_reason="no raw table changed")
+    return SensorResult(asset_events=events, cursor=token)
 
 
 # How far back to look for when a raw table's current data version first appeared: the
-# minute look observes only changed tables, so a repeat is a hand-made observation.
+# look observes only changed tables, so a repeat is a hand-made observation.
 OBSERVATIONS_LOOKED_AT = 20
 
 
 class UpstreamNewerThanBuild(AutomationCondition):
     """True while a dependency holds an update that the asset's latest build cannot have
-    read: logged by another run, after the run that built the asset started.
+    read: logged by another run, after the start of the latest run that set out to build
+    the asset (whether it succeeded or failed: a failure waits for the next update). True
+    as well for an asset no run has built yet.
 
     Dagster's eager condition decides from what happened between two ticks: "a
     dependency updated" since "this asset was requested or updated". When both happen
     between the same two ticks the reset wins, so rows observed while a build of their
     models was running (it started before they arrived and landed after their
-    observation, within the sensor's minute) were never built, until the next writer's
-    rows (issue 20). This condition compares the events themselves, whenever they
-    happened: an update from the same run (a `generate_job` batch observes raw, then
-    builds) or from before the build started (the build read it) is built.
+    observation) were never built, until the next writer's rows (issue 20). This
+    condition compares the events themselves, whenever they happened: an update from the
+    same run (a `generate_job` batch observes raw, then builds) or from before the build
+    started (the build read it) is built; it keeps no state between ticks.
     """
 
     @property
@@ -136,52 +150,98 @@ class UpstreamNewerThanBuild(AutomationCondition):
         return "upstream_newer_than_build"
 
     def evaluate(self, context: AutomationContext) -> AutomationResult:
-        instance = context.asset_graph_view.instance
-        built = instance.get_latest_materialization_event(context.key)
-        newer = False
-        if built is not None:
-            run = instance.get_run_record_by_id(built.run_id) if built.run_id else None
-            read_from = run.start_time if run and run.start_time else built.timestamp
-            for parent in context.asset_graph.get(context.key).parent_keys:
-                update = latest_update(instance, parent)
-                if update and update.run_id != built.run_id and update.timestamp > read_from:
-                    newer = True
-                    break
+        events = TickEvents.of(context)
+        build_run, read_from = events.latest_build(context.key)
+        newer = read_from is None
+        for parent in context.asset_graph.get(context.key).parent_keys:
+            if newer:
+                break
+            update = events.latest_update(parent)
+            newer = bool(update and update.run_id != build_run and update.timestamp > read_from)
         return AutomationResult(
             context, context.candidate_subset if newer else context.get_empty_subset()
         )
 
 
-def latest_update(instance, key: AssetKey) -> EventLogEntry | None:
-    """The newest materialization of `key`, or the observation where its current data
-    version first appeared (observing unchanged rows again is no update), if newer."""
-    materialized = instance.get_latest_materialization_event(key)
-    observed = None
-    for record in instance.fetch_observations(key, limit=OBSERVATIONS_LOOKED_AT).records:
-        version = record.asset_observation.data_version if record.asset_observation else None
-        if observed is not None and version != observed.asset_observation.data_version:
-            break
-        observed = record
-    events = [materialized, observed.event_log_entry if observed else None]
-    return max((e for e in events if e is not None), key=lambda e: e.timestamp, default=None)
+class TickEvents:
+    """The event-log lookups of `UpstreamNewerThanBuild`, made once per tick for all
+    assets (their records in one query): asked per asset and parent, they cost the
+    sensor more than Dagster's own conditions together."""
+
+    _current: TickEvents | None = None
+
+    def __init__(self, instance: DagsterInstance, tick: object, graph: BaseAssetGraph) -> None:
+        self.instance, self.tick, self.graph = instance, tick, graph
+        records = instance.get_asset_records(list(graph.get_all_asset_keys()))
+        self.entries = {record.asset_entry.asset_key: record.asset_entry for record in records}
+        runs = {e.last_planned_materialization_run_id for e in self.entries.values()} - {None}
+        self.run_starts = {
+            r.dagster_run.run_id: r.start_time or r.create_timestamp.timestamp()
+            for r in instance.get_run_records(RunsFilter(run_ids=list(runs)))
+        } if runs else {}  # fmt: skip
+        self.updates: dict[AssetKey, EventLogEntry | None] = {}
+
+    @classmethod
+    def of(cls, context: AutomationContext) -> TickEvents:
+        instance = context.asset_graph_view.instance
+        # Every asset's evaluation in a tick shares its evaluation time.
+        tick = (id(instance), context.evaluation_time)
+        if cls._current is None or cls._current.tick != tick:
+            cls._current = cls(instance, tick, context.asset_graph)
+        return cls._current
+
+    def latest_build(self, key: AssetKey) -> tuple[str | None, float | None]:
+        """(run, when what it read was there) of the latest build of `key`: the start of
+        the latest run that planned it, or a materialization reported with no run."""
+        entry = self.entries.get(key)
+        if entry is None:
+            return None, None
+        run_id = entry.last_planned_materialization_run_id
+        read_from = self.run_starts.get(run_id) if run_id else None
+        built = entry.last_materialization
+        # A materialization reported with no run, or one whose run retention has deleted.
+        if built is not None and (not built.run_id or read_from is None):
+            read_from = max(read_from or 0.0, built.timestamp)
+        return run_id, read_from
+
+    def latest_update(self, key: AssetKey) -> EventLogEntry | None:
+        """The newest materialization of `key`, or the observation where its current data
+        version first appeared (observing unchanged rows again is no update), if newer."""
+        if key not in self.updates:
+            entry = self.entries.get(key)
+            observed = None
+            if self.graph.get(key).is_observable:
+                records = self.instance.fetch_observations(key, limit=OBSERVATIONS_LOOKED_AT)
+                for record in records.records:
+                    version = record.asset_observation.data_version
+                    if observed is not None and version != observed.asset_observation.data_version:
+                        break
+                    observed = record
+            events = [
+                entry.last_materialization if entry else None,
+                observed.event_log_entry if observed else None,
+            ]
+            self.updates[key] = max(
+                (e for e in events if e is not None), key=lambda e: e.timestamp, default=None
+            )
+        return self.updates[key]
 
 
 def eager() -> AutomationCondition:
-    """The dbt models' condition: Dagster's eager, or new upstream data their latest build
-    has not read (`UpstreamNewerThanBuild`), once nothing of theirs is running and their
-    latest build did not fail (a failure waits for the next update, as in eager)."""
-    not_yet_built = (
-        # (and what is downstream of it, in the same run, as eager does)
+    """The dbt models' condition: upstream data their latest build has not read
+    (`UpstreamNewerThanBuild`), or a dependency about to be built in the same run, once
+    nothing of theirs or of their dependencies is running and every dependency exists.
+    Dagster's `AutomationCondition.eager()` with its "since the previous tick" part
+    replaced by a comparison of the events themselves."""
+    return (
         (
             UpstreamNewerThanBuild()
             | AutomationCondition.any_deps_match(AutomationCondition.will_be_requested())
         )
-        & ~AutomationCondition.in_progress()
-        & ~AutomationCondition.any_deps_in_progress()
         & ~AutomationCondition.any_deps_missing()
-        & ~AutomationCondition.execution_failed()
-    ).with_label("upstream data not yet built")
-    return (AutomationCondition.eager() | not_yet_built).with_label("eager")
+        & ~AutomationCondition.any_deps_in_progress()
+        & ~AutomationCondition.in_progress()
+    ).with_label("eager")
 
 
 # `use_user_code_server` is beta; its warning at every process start is nothing a user
@@ -189,14 +249,13 @@ def eager() -> AutomationCondition:
 warnings.filterwarnings("ignore", message=".*use_user_code_server.*", category=BetaWarning)
 
 # The built-in automation sensor is stopped by default; this one runs from the start.
-# Every 60 s, as the minute look: batches of the schedule are built in their own run, so
-# this sensor only serves other writers, whose rows the minute look finds first. Each
-# evaluation costs the daemon about 0.45 CPU-s (measured idle), more than any other loop.
+# As often as the look: rows another writer loads are requested a tick after they are
+# observed (batches of the schedule are built in their own run).
 automation_sensor = AutomationConditionSensorDefinition(
     "retail_automation",
     target=AssetSelection.all(),
     default_status=DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=60,
+    minimum_interval_seconds=LOOK_EVERY_SECONDS,
     run_tags=MAX_RUNTIME,
     # Evaluated in the code server, which can run the project's own condition (eager()).
     use_user_code_server=True,

@@ -31,6 +31,8 @@ RECENT_HOURS = 1
             "payloads_parse",
             asset=key,
             description=f"At most {UNPARSABLE_SHARE_LIMIT:.0%} of the payloads of the last {RECENT_HOURS} h of loads fail to parse as JSON objects.",
+            # Run when new rows are observed, in the automation's run of the models they feed.
+            automation_condition=AutomationCondition.eager(),
         )
         for key in RAW_KEYS.values()
     ],

@@ -4,18 +4,26 @@ from dagster import (
     AssetCheckKey,
     AssetKey,
     AssetMaterialization,
+    SensorResult,
+    build_sensor_context,
     evaluate_automation_conditions,
     materialize,
 )
 
 from retail_platform.assets.dbt import retail_dbt_models
+from retail_platform.automation import check_sources_sensor
 from retail_platform.resources import dbt_resource
 from retail_platform.simulator.runner import BatchSizes, run_batch
 
 
-def observe(defs, instance):
-    result = defs.resolve_job_def("check_sources_job").execute_in_process(instance=instance)
-    assert result.success
+def observe(warehouse, instance):
+    """One look of the `check_sources` sensor, its observations logged as the daemon logs them."""
+    result = check_sources_sensor(
+        build_sensor_context(instance=instance, resources={"warehouse": warehouse})
+    )
+    assert isinstance(result, SensorResult) and result.asset_events
+    for event in result.asset_events:
+        instance.report_runless_asset_event(event)
 
 
 def build(warehouse, instance) -> None:
@@ -29,37 +37,41 @@ def build(warehouse, instance) -> None:
 
 
 def requested(result, defs) -> set[str]:
-    graph = defs.resolve_asset_graph()
-    return {k.to_user_string() for k in graph.get_all_asset_keys() if result.get_num_requested(k)}
+    """Assets and checks requested (`get_num_requested` counts assets only)."""
+    return {r.key.to_user_string() for r in result.results if not r.true_subset.is_empty}
+
+
+RAW_CHECKS = {f"raw/raw_{entity}:payloads_parse" for entity in ("customers", "products", "orders")}
 
 
 def test_new_raw_rows_request_the_dbt_assets(warehouse, instance):
     from retail_platform.definitions import defs as load
 
     defs = load()
-    dbt_keys = {
-        k.to_user_string()
-        for k in defs.resolve_asset_graph().get_all_asset_keys()
-        if k.path[0] in ("staging", "marts")
+    graph = defs.resolve_asset_graph()
+    dbt_keys = {k.to_user_string() for k in graph.get_all_asset_keys() if k.path[0] != "raw"}
+    dbt_keys -= {k.to_user_string() for k in graph.get_all_asset_keys() if k.path[0] == "simulator"}
+    quarantine_checks = {
+        f"staging/quarantine_{e}:quarantine_share" for e in ("customers", "products", "orders")
     }
     # The sensor's first tick, on an empty warehouse: nothing to do.
     start = evaluate_automation_conditions(defs=defs, instance=instance)
     assert requested(start, defs) == set()
 
     run_batch(warehouse, sizes=BatchSizes(50, 10, 100), dirty_rate=0)
-    observe(defs, instance)
+    observe(warehouse, instance)
     first = evaluate_automation_conditions(defs=defs, instance=instance, cursor=start.cursor)
-    # All three raw tables got rows: every dbt asset is requested.
-    assert requested(first, defs) == dbt_keys
+    # All three raw tables got rows: every dbt asset is requested, with the raw checks.
+    assert requested(first, defs) == dbt_keys | RAW_CHECKS | quarantine_checks
 
     # That run, then nothing new: nothing is requested.
     build(warehouse, instance)
     quiet = evaluate_automation_conditions(defs=defs, instance=instance, cursor=first.cursor)
     assert requested(quiet, defs) == set()
 
-    # Another writer (the CLI path) appends orders only; the minute observation notices.
+    # Another writer (the CLI path) appends orders only; the look notices.
     run_batch(warehouse, sizes=BatchSizes(0, 0, 100), dirty_rate=0, entities=["orders"])
-    observe(defs, instance)
+    observe(warehouse, instance)
     after = evaluate_automation_conditions(defs=defs, instance=instance, cursor=quiet.cursor)
     got = requested(after, defs)
     assert "staging/stg_orders" in got and "marts/fact_daily_sales" in got
@@ -114,7 +126,7 @@ def test_rows_observed_in_the_tick_a_build_lands_are_built_after_it(warehouse, i
     defs = load()
     start = evaluate_automation_conditions(defs=defs, instance=instance)
     run_batch(warehouse, sizes=BatchSizes(50, 10, 100), dirty_rate=0)
-    observe(defs, instance)
+    observe(warehouse, instance)
     first = evaluate_automation_conditions(defs=defs, instance=instance, cursor=start.cursor)
     build(warehouse, instance)
     quiet = evaluate_automation_conditions(defs=defs, instance=instance, cursor=first.cursor)
@@ -122,7 +134,7 @@ def test_rows_observed_in_the_tick_a_build_lands_are_built_after_it(warehouse, i
 
     build(warehouse, instance)  # a build (by hand, or for other rows) ...
     run_batch(warehouse, sizes=BatchSizes(0, 0, 100), dirty_rate=0, entities=["orders"])
-    observe(defs, instance)  # ... and orders it never read, observed in the same tick
+    observe(warehouse, instance)  # ... and orders it never read, observed in the same tick
     race = evaluate_automation_conditions(defs=defs, instance=instance, cursor=quiet.cursor)
     assert {"staging/int_orders_parsed", "marts/fact_daily_sales"} <= requested(race, defs)
     assert "staging/stg_customers" not in requested(race, defs)

@@ -97,10 +97,11 @@ def test_groups_and_automation(defs):
         node, layer = graph.get(k), k.path[0]
         assert node.group_name == layer, k
         if layer in ("staging", "marts"):
-            # Dagster's eager, or new upstream data not yet built (automation.py)
+            # Eager, with the unread-upstream comparison (automation.py) and eager's guards
             condition = node.automation_condition
             assert condition.get_label() == "eager", k
-            assert AutomationCondition.eager() in condition.children, k
+            assert ~AutomationCondition.in_progress() in condition.children, k
+            assert ~AutomationCondition.any_deps_missing() in condition.children, k
         else:
             assert node.automation_condition is None, k
     raw = graph.get(key("raw/raw_orders"))
@@ -147,10 +148,11 @@ def test_jobs_schedules_and_sensor_defaults(defs):
     assert schedules["generate"].default_status == DefaultScheduleStatus.STOPPED
     assert schedules["generate"].cron_schedule == "* * * * *"
     sensors = {s.name: s for s in defs.sensors}
-    for name in ("retail_automation", "check_sources_every_minute", "prune_history"):
+    for name in ("retail_automation", "check_sources", "prune_history"):
         assert sensors[name].default_status == DefaultSensorStatus.RUNNING, name
-    assert sensors["check_sources_every_minute"].minimum_interval_seconds == 60
-    assert sensors["check_sources_every_minute"].job_name == "check_sources_job"
+    # The look and the automation sensor tick as often as the sensor daemon loops (5 s).
+    assert sensors["check_sources"].minimum_interval_seconds == 5
+    assert sensors["retail_automation"].minimum_interval_seconds == 5
     # The trap: a job built from AssetSelection.groups("raw") would run no steps.
     job = defs.resolve_job_def("check_sources_job")
     assert "raw_tables" in [n.name for n in job.nodes]

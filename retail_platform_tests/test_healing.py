@@ -17,7 +17,6 @@ from dagster import (
     DagsterInstance,
     DagsterRunStatus,
     MaterializeResult,
-    RunRequest,
     SkipReason,
     asset,
     build_sensor_context,
@@ -32,45 +31,45 @@ from retail_platform.simulator.runner import BatchSizes, run_batch
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def look(instance, warehouse):
-    return check_sources_sensor(
-        build_sensor_context(instance=instance, resources={"warehouse": warehouse})
+def look(instance, warehouse, cursor=None):
+    """One tick of the `check_sources` sensor; its observations logged as the daemon does."""
+    result = check_sources_sensor(
+        build_sensor_context(instance=instance, resources={"warehouse": warehouse}, cursor=cursor)
     )
+    for event in getattr(result, "asset_events", None) or []:
+        instance.report_runless_asset_event(event)
+    return result
 
 
-def test_minute_look_observes_only_tables_that_changed(warehouse, instance):
-    from retail_platform.definitions import defs as load
+def observed(result) -> list[str]:
+    return [e.asset_key.to_user_string() for e in getattr(result, "asset_events", None) or []]
 
-    defs = load()
-    # Fresh start: the empty tables were never observed; one run observes them.
-    first = look(instance, warehouse)
-    assert isinstance(first, RunRequest)
-    assert {k.to_user_string() for k in first.asset_selection} == {
-        "raw/raw_customers",
-        "raw/raw_products",
-        "raw/raw_orders",
-    }
-    result = defs.resolve_job_def("check_sources_job").execute_in_process(
-        instance=instance,
-        asset_selection=first.asset_selection,
-    )
-    assert result.success
-    # Nothing changed since: an idle platform starts no run.
-    assert isinstance(look(instance, warehouse), SkipReason)
 
-    # Another writer appends orders (customers and products first, so they change too).
+def test_the_look_observes_only_tables_that_changed(warehouse, instance):
     run_batch(warehouse, sizes=BatchSizes(5, 2, 10), dirty_rate=0)
-    defs.resolve_job_def("check_sources_job").execute_in_process(instance=instance)
+    # Fresh start: the tables were never observed; the look observes all three.
+    first = look(instance, warehouse)
+    assert observed(first) == ["raw/raw_customers", "raw/raw_products", "raw/raw_orders"]
+    # Nothing written since: the look does not even open the file.
+    assert look(instance, warehouse, first.cursor).skip_message.startswith("nothing written")
+
+    # Another writer appends orders only.
     run_batch(warehouse, sizes=BatchSizes(0, 0, 10), dirty_rate=0, entities=["orders"])
-    request = look(instance, warehouse)
-    assert isinstance(request, RunRequest)
-    assert [k.to_user_string() for k in request.asset_selection] == ["raw/raw_orders"]
-    assert {c.asset_key.to_user_string() for c in request.asset_check_keys} == {"raw/raw_orders"}
-    # The same unseen rows give the same run key: never two runs for them.
-    assert look(instance, warehouse).run_key == request.run_key
+    second = look(instance, warehouse, first.cursor)
+    assert observed(second) == ["raw/raw_orders"]
+    version = second.asset_events[0].tags["dagster/data_version"]
+    assert (
+        version
+        == warehouse.observe("raw_orders").data_version
+        != first.asset_events[2].tags["dagster/data_version"]
+    )
+    # Written, but not to a raw table (a dbt build): looked at, nothing observed.
+    warehouse.query("create or replace table staging.scratch as select 1 as x")
+    third = look(instance, warehouse, second.cursor)
+    assert observed(third) == [] and third.cursor != second.cursor
 
 
-def test_minute_look_skips_while_another_process_holds_the_file(warehouse, instance):
+def test_the_look_skips_while_another_process_holds_the_file(warehouse, instance):
     holder = subprocess.Popen(
         [
             sys.executable,
@@ -88,7 +87,7 @@ def test_minute_look_skips_while_another_process_holds_the_file(warehouse, insta
         assert isinstance(result, SkipReason)
         assert "not readable now" in result.skip_message
         assert f"PID {holder.pid}" in result.skip_message  # names who holds it
-        assert time.monotonic() - started < 15  # looks again next minute, never hangs
+        assert time.monotonic() - started < 5  # looks again at the next tick, never hangs
     finally:
         holder.kill()
         holder.wait()

@@ -3,7 +3,7 @@
 One `dagster dev` for the module (the soak's way: own DAGSTER_HOME with
 instance/dagster.yaml, own DuckDB file, a free loopback port, its output in a file):
 
-- before the first batch, once the minute look and the automation sensor have had
+- before the first batch, once the look and the automation sensor have had
   their first go: no asset check has failed and start-up printed no warning;
 - after three `generate_job` batches: the `marts/fact_daily_sales` page shows its row
   count and typed columns, its plots chart the business figures, and the global
@@ -87,7 +87,7 @@ WARNING_MARKERS = (
     "will not be used", "BetaWarning", "SupersessionWarning", "Warning:", " - WARNING - ",
 )  # fmt: skip
 AUTOMATION_SENSOR = "retail_automation"
-MINUTE_LOOK = "check_sources_every_minute"
+LOOK = "check_sources"
 UI_TIMEOUT_MS = 60_000  # a 2-core machine also running the code server and run workers
 
 RUNS = """{ runsOrError(limit: 200) { ... on Runs { results {
@@ -143,22 +143,22 @@ def sensor_ticks(dev: Dev, name: str) -> list[dict]:
 
 
 def wait_until_settled(dev: Dev, timeout: float) -> None:
-    """Until the minute look has observed raw (check_sources_job ended), the automation
-    sensor has evaluated since, and no run is queued or in flight."""
+    """Until the automation's first build (of the empty raw tables the look observed) has
+    ended, the automation sensor has evaluated since, and no run is queued or in flight."""
     deadline = time.monotonic() + timeout
     state = "no run yet"
     while time.monotonic() < deadline:
         now = runs(dev)
-        looks = [r for r in now if r["jobName"] == "check_sources_job" and r["endTime"]]
+        looks = [r for r in now if r["jobName"] == "__ASSET_JOB" and r["endTime"]]
         active = [f"{r['jobName']}:{r['status']}" for r in now if r["status"] not in TERMINAL]
         if looks and not active:
             looked = max(r["endTime"] for r in looks)
             ticks = sensor_ticks(dev, AUTOMATION_SENSOR)
             if any(t["timestamp"] > looked and t["status"] != "STARTED" for t in ticks):
                 return
-            state = "waiting for an automation tick after the minute look"
+            state = "waiting for an automation tick after the first build"
         else:
-            state = f"minute look done: {bool(looks)}; in flight: {active}"
+            state = f"first build done: {bool(looks)}; in flight: {active}"
         time.sleep(2)
     raise AssertionError(f"start-up did not settle in {timeout:.0f} s ({state})")
 
@@ -203,15 +203,15 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     dev = Dev(home, warehouse, port, tmp / "dagster_dev.log")
     try:
         dev.wait_loaded(timeout=180)
-        # The first minute look observes the empty raw tables at once; the automation
-        # sensor's next evaluation (every 60 s) reacts to it.
+        # The first look observes the empty raw tables at once; the automation sensor's
+        # next evaluation builds the models.
         wait_until_settled(dev, timeout=240)
         startup = StartUp(
             # dagster dev colours the level (`\x1b[34mWARNING\x1b[0m`): read it as plain text.
             log=ANSI_CODES.sub("", (tmp / "dagster_dev.log").read_text(errors="replace")),
             runs=runs(dev),
             check_executions=check_executions(dev),
-            ticks={name: sensor_ticks(dev, name) for name in (MINUTE_LOOK, AUTOMATION_SENSOR)},
+            ticks={name: sensor_ticks(dev, name) for name in (LOOK, AUTOMATION_SENSOR)},
         )
         # What the UI's "Skip" does: no "Join the Dagster community" dialog over the
         # pages (shown on a 127.0.0.1 origin until the instance records it as seen).
@@ -345,8 +345,8 @@ def test_startup_has_no_failed_check_and_no_warning(platform: Platform):
     failed_ticks = {
         n: [t for t in ts if t["status"] == "FAILURE"] for n, ts in startup.ticks.items()
     }
-    assert failed_ticks == {MINUTE_LOOK: [], AUTOMATION_SENSOR: []}
-    # The minute look ran the raw checks on the empty tables: there is something to judge.
+    assert failed_ticks == {LOOK: [], AUTOMATION_SENSOR: []}
+    # The first build ran the raw checks on the empty tables: there is something to judge.
     raw = {k: v for k, v in startup.check_executions.items() if k.startswith("raw/")}
     assert len(raw) == 3 and all(raw.values()), raw
     failed = {
@@ -362,7 +362,7 @@ def test_startup_has_no_failed_check_and_no_warning(platform: Platform):
 
 
 def test_runs_log_no_warning(platform: Platform, batches: dict):
-    """Every run so far (the start-up's automation and minute looks, the batches and the
+    """Every run so far (the start-up's automation build, the batches and the
     automation after them) logged no warning: a normal platform logs none a user cannot
     act on."""
     warnings = {

@@ -79,8 +79,8 @@ def simulator_batches(
         tables = [outcome.loads[entity].table for entity in entities]
         states = {table: warehouse.observe(table) for table in tables}
     rec = outcome.record
-    # Observe the raw tables just written, so automation reacts now instead of at the
-    # next minute look (which still catches rows from other writers).
+    # Observe the raw tables just written, in the run that builds downstream of them: the
+    # look then finds nothing new, and automation sees the rows built in the same run.
     for table in tables:
         context.log_event(observation(RAW_KEYS[table], states[table]))
     for entity in entities:

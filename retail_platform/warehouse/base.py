@@ -135,6 +135,12 @@ class Warehouse(ABC):
         another process (DuckDB), for callers that would rather look again later.
         """
 
+    def change_token(self) -> str | None:
+        """A token, cheap to read, that changes whenever any writer may have committed to
+        the warehouse, so a frequent look can skip `observe` while it stays the same; None
+        when there is no cheap way (look every time)."""
+        return None
+
     @abstractmethod
     def unparsable_payloads(self, table: str, recent_hours: int = 1) -> tuple[int, int]:
         """(rows, rows whose payload is not a JSON object) among the rows of a raw table

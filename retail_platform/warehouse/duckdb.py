@@ -202,6 +202,18 @@ class DuckDBWarehouse(Warehouse):
         )
         return TableState(int(count), last.replace(tzinfo=UTC) if last else None)
 
+    def change_token(self) -> str:
+        # A commit grows the write-ahead log; a checkpoint rewrites the file: either way
+        # one of them changes its size or modification time. No lock is taken.
+        parts = []
+        for path in (self.file, self.file.with_name(self.file.name + ".wal")):
+            try:
+                stat = path.stat()
+                parts.append(f"{stat.st_mtime_ns}:{stat.st_size}")
+            except FileNotFoundError:
+                parts.append("-")
+        return "|".join(parts)
+
     def unparsable_payloads(self, table: str, recent_hours: int = 1) -> tuple[int, int]:
         table = check_identifier(table)
         ((rows, bad),) = self.query(

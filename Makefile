@@ -67,8 +67,12 @@ serve: setup
 	$(BIN)/python deploy/serve.py
 
 # retail-sim creates what it loads into: no manifest or Dagster home needed.
+# A `make dev` answering on its port is told of the batch at once (retail-sim reports
+# it to DAGSTER_URL); without one, the batch waits for the platform's next look.
+DEV_URL = http://127.0.0.1:$${DAGSTER_WEBSERVER_PORT:-3000}
 generate: $(BIN)/python
-	$(BIN)/retail-sim generate
+	DAGSTER_URL=$${DAGSTER_URL:-$$(curl -sf -o /dev/null -m 2 $(DEV_URL)/server_info && echo $(DEV_URL))} \
+		$(BIN)/retail-sim generate
 
 # One worker per core (pytest-xdist), whole files per worker: a module's shared
 # fixtures (the StarRocks double's builds) are built once. Files go out longest first

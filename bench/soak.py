@@ -53,6 +53,7 @@ BIN = Path(sys.executable).parent
 LOCATION = "retail_platform"
 REPOSITORY = "__repository__"
 FACT_KEY = ("marts", "fact_daily_sales")
+DIM_KEYS = (("marts", "dim_customers"), ("marts", "dim_products"))
 SIM_DONE_KEY = ("simulator", "orders")  # logged after all loads of a batch committed
 
 TERMINAL = {"SUCCESS", "FAILURE", "CANCELED"}
@@ -390,13 +391,15 @@ def dist(values: list[float]) -> str:
     )
 
 
-def fact_builds(runs: list[RunInfo]) -> list[tuple[float, float, RunInfo]]:
-    """Every fact_daily_sales materialization with the start of the dbt step that built it
-    (what the build read was there by then), in order of materialization."""
+def fact_builds(
+    runs: list[RunInfo], key: tuple[str, ...] = FACT_KEY
+) -> list[tuple[float, float, RunInfo]]:
+    """Every materialization of `key` (fact_daily_sales) with the start of the dbt step that
+    built it (what the build read was there by then), in order of materialization."""
     builds = [
         (start, mat, run)
         for run in runs
-        for mat in run.materializations(FACT_KEY)
+        for mat in run.materializations(key)
         if (start := run.last("STEP_START", before=mat)) is not None
     ]
     return sorted(builds, key=lambda t: t[1])
@@ -449,19 +452,29 @@ def freshness(runs: list[RunInfo]) -> tuple[list[dict], list[str]]:
 MISS_AFTER_SECONDS = 300
 
 
-def external_latency(runs: list[RunInfo], loads: list[dict]) -> tuple[list[float], list[str]]:
+def external_latency(
+    runs: list[RunInfo], loads: list[dict]
+) -> tuple[list[float], list[str], list[str]]:
     """Per load of the outside writer: seconds from its end to the first fact_daily_sales
     materialization of a dbt step that started after it (so read it); missed loads (none
-    within MISS_AFTER_SECONDS)."""
+    within MISS_AFTER_SECONDS); partial ones (that fact built while a dimension of the
+    load was not: orders shown without their customers or products)."""
     dbt_steps = fact_builds(runs)
-    latencies, missed = [], []
+    dims = [fact_builds(runs, key) for key in DIM_KEYS]
+    latencies, missed, partial = [], [], []
     for load in loads:
-        mat = next((m for start, m, _ in dbt_steps if start >= load["end"]), None)
+        at = time.strftime("%H:%M:%S", time.localtime(load["end"]))
+        mat, run = next(((m, r) for start, m, r in dbt_steps if start >= load["end"]), (None, None))
         if mat is None or mat - load["end"] > MISS_AFTER_SECONDS:
-            missed.append(time.strftime("%H:%M:%S", time.localtime(load["end"])))
-        else:
-            latencies.append(mat - load["end"])
-    return latencies, missed
+            missed.append(at)
+            continue
+        latencies.append(mat - load["end"])
+        # (in the fact's own run, a dimension may be logged a moment after it)
+        if not all(
+            any(s >= load["end"] and (m <= mat or r is run) for s, m, r in dim) for dim in dims
+        ):
+            partial.append(at)
+    return latencies, missed, partial
 
 
 def dbt_run_phases(runs: list[RunInfo]) -> dict[str, list[float]]:
@@ -617,7 +630,7 @@ def report(home: Path, warehouse: Path, minutes: float, loads: list[dict] | None
 
     if loads:
         ok = [load for load in loads if load["rc"] == 0]
-        latencies, missed = external_latency(runs, ok)
+        latencies, missed, partial = external_latency(runs, ok)
         print()
         print(
             f"outside writer (retail-sim generate): {len(loads)} loads, {len(loads) - len(ok)} failed"
@@ -631,8 +644,13 @@ def report(home: Path, warehouse: Path, minutes: float, loads: list[dict] | None
         print(
             f"  missed (not built within {MISS_AFTER_SECONDS} s): {len(missed)} {' '.join(missed)}"
         )
-        if missed or len(ok) < len(loads):
-            problems.append(f"{len(missed)} missed and {len(loads) - len(ok)} failed outside loads")
+        print(
+            f"  partial (fact built before a dimension of the load): {len(partial)} {' '.join(partial)}"
+        )
+        if missed or partial or len(ok) < len(loads):
+            problems.append(
+                f"{len(missed)} missed, {len(partial)} partial and {len(loads) - len(ok)} failed outside loads"
+            )
     samples, unresolved = freshness(runs)
     print()
     print(
@@ -677,7 +695,7 @@ def report(home: Path, warehouse: Path, minutes: float, loads: list[dict] | None
             ):
                 values = [r[part] for r in other]
                 print(f"      {label:<56} {statistics.median(values):6.1f}  ({max(values):.1f})")
-    else:
+    elif not loads:  # (an outside writer's soak has no simulator runs)
         problems.append("no freshness sample")
     print()
     print("run phases by job (median / max s):")
@@ -886,6 +904,11 @@ def main(argv: list[str] | None = None) -> int:
         help="no schedule: an outside writer runs `retail-sim generate` every N s on average (0.5N-1.5N, at random)",
     )  # fmt: skip
     parser.add_argument(
+        "--writer-plain",
+        action="store_true",
+        help="the outside writer does not report its loads to Dagster (no DAGSTER_URL): only the look finds them",
+    )
+    parser.add_argument(
         "--idle-minutes",
         type=float,
         default=3.0,
@@ -1002,7 +1025,9 @@ def main(argv: list[str] | None = None) -> int:
                 launch(dev, "generate_job")
                 next_launch = now + args.batch_every
             if args.writer_every and now >= next_launch:
-                loads.append(outside_load(env))
+                # As `make generate` runs it while `make dev` answers: it reports its load.
+                url = {} if args.writer_plain else {"DAGSTER_URL": f"http://127.0.0.1:{port}"}
+                loads.append(outside_load({**env, **url}))
                 next_launch = time.monotonic() + random.uniform(0.5, 1.5) * args.writer_every
             if now >= next_report:
                 done = ledger.finished("generate_job") - done0
@@ -1023,18 +1048,18 @@ def main(argv: list[str] | None = None) -> int:
         cpu["batches"] = (*window.close(), batches)
         samples.append((batches, footprint(home, warehouse)))
         log("generating stopped; letting automation catch up")
-        # Automation runs for rows the minute look found (other writers): a tick or two.
+        # Automation runs for rows the look found (other writers): a tick or two.
         quiet_since = None
         while time.monotonic() < deadline:
             ok, active = drained(dev)
             if ok:
                 quiet_since = quiet_since or time.monotonic()
-                if time.monotonic() - quiet_since >= 70:  # > a minute look and 2 automation ticks
+                if time.monotonic() - quiet_since >= 30:  # looks and automation ticks (5-10 s apart)
                     break
             else:
                 quiet_since = None
             time.sleep(2)
-        for name in ("retail_automation", "check_sources_every_minute", "prune_history"):
+        for name in ("retail_automation", "check_sources", "prune_history"):
             dev.stop_sensor(name)
         while time.monotonic() < deadline:
             ok, active = drained(dev)
@@ -1076,16 +1101,29 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def outside_load(env: dict[str, str]) -> dict:
-    """One batch by a writer outside Dagster, as `make generate` loads it."""
+    """One batch by a writer outside Dagster, as `make generate` loads it. Its `end` is
+    when it printed that the batch is loaded (committed), before it reports to Dagster."""
     start = time.time()
-    proc = subprocess.run(
+    proc = subprocess.Popen(
         [str(BIN / "retail-sim"), "generate", "--no-progress"],
-        cwd=ROOT, env=env, capture_output=True, text=True,
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
+    committed = None
+    for line in proc.stdout:
+        if line.startswith("batch ") and committed is None:
+            committed = time.time()
+    stderr = proc.stderr.read()
+    proc.wait()
     log(
         f"outside writer: {'loaded' if proc.returncode == 0 else 'FAILED'} in {time.time() - start:.1f} s"
+        + (f" ({stderr.strip()[:120]})" if stderr.strip() else "")
     )
-    return {"start": start, "end": time.time(), "rc": proc.returncode, "error": proc.stderr.strip()}
+    return {
+        "start": start,
+        "end": committed or time.time(),
+        "rc": proc.returncode,
+        "error": stderr.strip(),
+    }
 
 
 def breakdown(cats: dict[str, float], per: float) -> str:

@@ -129,6 +129,21 @@ def _generate(warehouse: Warehouse, args: argparse.Namespace) -> str:
     )
 
 
+def _report(warehouse: Warehouse) -> None:
+    """Tell a running Dagster (DAGSTER_URL) of the batch, so its models build at once."""
+    from retail_platform.report import ReportError, dagster_url, report_raw_tables
+
+    url = dagster_url()
+    if url is None:
+        return
+    try:
+        report_raw_tables(warehouse, url)
+        print(f"reported to Dagster at {url}")
+    except ReportError as exc:
+        # The batch is loaded; the platform's look at the raw tables still notices it.
+        print(f"{PROG}: note: could not report the batch to Dagster: {exc}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -150,6 +165,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(_query(warehouse, args.sql))
         else:
             print(_generate(warehouse, args))
+            _report(warehouse)
     except (WarehouseError, SimulatorError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1

@@ -179,8 +179,8 @@ class Dev:
             """query($s: SensorSelector!) { sensorOrError(sensorSelector: $s) {
                 __typename ... on Sensor { sensorState { id status } } } }""",
             {"s": selector},
-        )["sensorOrError"]["sensorState"]
-        if state["status"] == "RUNNING":
+        )["sensorOrError"].get("sensorState")
+        if state and state["status"] == "RUNNING":  # (None: no such sensor in this code)
             self.gql(
                 "mutation($id: String) { stopSensor(id: $id) { __typename } }", {"id": state["id"]}
             )

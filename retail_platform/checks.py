@@ -11,12 +11,12 @@ from dagster import (
     AssetCheckSeverity,
     AssetCheckSpec,
     AssetKey,
-    AutomationCondition,
     ResourceParam,
     multi_asset_check,
 )
 
 from retail_platform.assets.keys import RAW_KEYS
+from retail_platform.conditions import eager
 from retail_platform.warehouse.base import ENTITIES, Warehouse
 
 # More than this share of raw payloads that are not JSON objects means a broken writer.
@@ -32,7 +32,7 @@ RECENT_HOURS = 1
             asset=key,
             description=f"At most {UNPARSABLE_SHARE_LIMIT:.0%} of the payloads of the last {RECENT_HOURS} h of loads fail to parse as JSON objects.",
             # Run when new rows are observed, in the automation's run of the models they feed.
-            automation_condition=AutomationCondition.eager(),
+            automation_condition=eager(),
         )
         for key in RAW_KEYS.values()
     ],
@@ -70,7 +70,7 @@ QUARANTINE_KEYS = {entity: AssetKey(["staging", f"quarantine_{entity}"]) for ent
             asset=key,
             description=f"At most {QUARANTINE_SHARE_LIMIT:.0%} of raw rows are set aside; metadata counts them by reason.",
             # Evaluated whenever dbt rebuilds the quarantine, with no click.
-            automation_condition=AutomationCondition.eager(),
+            automation_condition=eager(),
         )
         for key in QUARANTINE_KEYS.values()
     ],

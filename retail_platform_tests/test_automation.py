@@ -10,9 +10,7 @@ from dagster import (
     materialize,
 )
 
-from retail_platform.assets.dbt import retail_dbt_models
 from retail_platform.automation import check_sources_sensor
-from retail_platform.resources import dbt_resource
 from retail_platform.simulator.runner import BatchSizes, run_batch
 
 
@@ -26,14 +24,12 @@ def observe(warehouse, instance):
         instance.report_runless_asset_event(event)
 
 
-def build(warehouse, instance) -> None:
-    """A run of every dbt model, as the automation sensor's runs build them."""
-    result = materialize(
-        [retail_dbt_models],
-        resources={"warehouse": warehouse, "dbt": dbt_resource()},
-        instance=instance,
-    )
-    assert result.success
+def build(defs, instance) -> None:
+    """A run of every dbt model and Python check, as the automation sensor's runs build
+    them (with an observation of raw that finds the rows already observed)."""
+    keys = [k for k in defs.resolve_asset_graph().get_all_asset_keys() if k.path[0] != "simulator"]
+    job = defs.resolve_implicit_global_asset_job_def()
+    assert job.execute_in_process(instance=instance, asset_selection=keys).success
 
 
 def requested(result, defs) -> set[str]:
@@ -65,7 +61,7 @@ def test_new_raw_rows_request_the_dbt_assets(warehouse, instance):
     assert requested(first, defs) == dbt_keys | RAW_CHECKS | quarantine_checks
 
     # That run, then nothing new: nothing is requested.
-    build(warehouse, instance)
+    build(defs, instance)
     quiet = evaluate_automation_conditions(defs=defs, instance=instance, cursor=first.cursor)
     assert requested(quiet, defs) == set()
 
@@ -128,18 +124,18 @@ def test_rows_observed_in_the_tick_a_build_lands_are_built_after_it(warehouse, i
     run_batch(warehouse, sizes=BatchSizes(50, 10, 100), dirty_rate=0)
     observe(warehouse, instance)
     first = evaluate_automation_conditions(defs=defs, instance=instance, cursor=start.cursor)
-    build(warehouse, instance)
+    build(defs, instance)
     quiet = evaluate_automation_conditions(defs=defs, instance=instance, cursor=first.cursor)
     assert requested(quiet, defs) == set()
 
-    build(warehouse, instance)  # a build (by hand, or for other rows) ...
+    build(defs, instance)  # a build (by hand, or for other rows) ...
     run_batch(warehouse, sizes=BatchSizes(0, 0, 100), dirty_rate=0, entities=["orders"])
     observe(warehouse, instance)  # ... and orders it never read, observed in the same tick
     race = evaluate_automation_conditions(defs=defs, instance=instance, cursor=quiet.cursor)
     assert {"staging/int_orders_parsed", "marts/fact_daily_sales"} <= requested(race, defs)
     assert "staging/stg_customers" not in requested(race, defs)
 
-    build(warehouse, instance)  # the requested run
+    build(defs, instance)  # the requested run
     settled = evaluate_automation_conditions(defs=defs, instance=instance, cursor=race.cursor)
     again = evaluate_automation_conditions(defs=defs, instance=instance, cursor=settled.cursor)
     assert requested(settled, defs) == set() and requested(again, defs) == set()

@@ -29,7 +29,7 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_as
 
 from retail_platform.assets.dbt_metadata import stream_with_data_metadata
 from retail_platform.assets.keys import WAREHOUSE_POOL, WAREHOUSE_RETRY
-from retail_platform.automation import eager
+from retail_platform.conditions import eager
 from retail_platform.dbt_child import child_env
 from retail_platform.project import dbt_project
 from retail_platform.retention import prune_paths, retention_window

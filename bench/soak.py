@@ -1054,7 +1054,9 @@ def main(argv: list[str] | None = None) -> int:
             ok, active = drained(dev)
             if ok:
                 quiet_since = quiet_since or time.monotonic()
-                if time.monotonic() - quiet_since >= 30:  # looks and automation ticks (5-10 s apart)
+                if (
+                    time.monotonic() - quiet_since >= 30
+                ):  # looks and automation ticks (5-10 s apart)
                     break
             else:
                 quiet_since = None

@@ -78,7 +78,7 @@ class TickEvents:
         self.checks = instance.event_log_storage.get_latest_asset_check_execution_by_key(
             list(graph.asset_check_keys)
         )
-        runs = {e.last_planned_materialization_run_id for e in self.entries.values()}
+        runs = {e.last_run_id for e in self.entries.values()}
         runs = (runs | {c.run_id for c in self.checks.values()}) - {None, ""}
         self.run_starts = {
             r.dagster_run.run_id: r.start_time or r.create_timestamp.timestamp()
@@ -106,7 +106,9 @@ class TickEvents:
         entry = self.entries.get(key)
         if entry is None:
             return None, None
-        run_id = entry.last_planned_materialization_run_id
+        # last_run_id: the latest run that planned or materialized it. (Dagster's
+        # last_planned_materialization_run_id stays empty on SQLite storage.)
+        run_id = entry.last_run_id
         read_from = self.run_starts.get(run_id) if run_id else None
         built = entry.last_materialization
         # A materialization reported with no run, or one whose run retention has deleted.

@@ -41,6 +41,19 @@ def requested(result, defs) -> set[str]:
 RAW_CHECKS = {f"raw/raw_{entity}:payloads_parse" for entity in ("customers", "products", "orders")}
 
 
+def built_and_quiet(defs, warehouse, instance):
+    """A first batch, observed, requested and built: the evaluation after that build
+    requests nothing. Returns it (its cursor is the next tick's)."""
+    start = evaluate_automation_conditions(defs=defs, instance=instance)
+    run_batch(warehouse, sizes=BatchSizes(50, 10, 100), dirty_rate=0)
+    observe(warehouse, instance)
+    first = evaluate_automation_conditions(defs=defs, instance=instance, cursor=start.cursor)
+    build(defs, instance)
+    quiet = evaluate_automation_conditions(defs=defs, instance=instance, cursor=first.cursor)
+    assert requested(quiet, defs) == set()
+    return quiet
+
+
 def test_new_raw_rows_request_the_dbt_assets(warehouse, instance):
     from retail_platform.definitions import defs as load
 
@@ -121,13 +134,7 @@ def test_rows_observed_in_the_tick_a_build_lands_are_built_after_it(warehouse, i
     from retail_platform.definitions import defs as load
 
     defs = load()
-    start = evaluate_automation_conditions(defs=defs, instance=instance)
-    run_batch(warehouse, sizes=BatchSizes(50, 10, 100), dirty_rate=0)
-    observe(warehouse, instance)
-    first = evaluate_automation_conditions(defs=defs, instance=instance, cursor=start.cursor)
-    build(defs, instance)
-    quiet = evaluate_automation_conditions(defs=defs, instance=instance, cursor=first.cursor)
-    assert requested(quiet, defs) == set()
+    quiet = built_and_quiet(defs, warehouse, instance)
 
     build(defs, instance)  # a build (by hand, or for other rows) ...
     run_batch(warehouse, sizes=BatchSizes(0, 0, 100), dirty_rate=0, entities=["orders"])
@@ -154,15 +161,9 @@ def test_rows_observed_while_a_build_runs_are_built_after_it(warehouse, instance
     from retail_platform.definitions import defs as load
 
     defs = load()
-    start = evaluate_automation_conditions(defs=defs, instance=instance)
-    run_batch(warehouse, sizes=BatchSizes(50, 10, 100), dirty_rate=0)
-    observe(warehouse, instance)
-    first = evaluate_automation_conditions(defs=defs, instance=instance, cursor=start.cursor)
-    build(defs, instance)
+    quiet = built_and_quiet(defs, warehouse, instance)
     built = instance.get_latest_materialization_event(AssetKey(["staging", "int_orders_parsed"]))
     run = instance.get_run_record_by_id(built.run_id)
-    quiet = evaluate_automation_conditions(defs=defs, instance=instance, cursor=first.cursor)
-    assert requested(quiet, defs) == set()
 
     run_batch(warehouse, sizes=BatchSizes(0, 0, 100), dirty_rate=0, entities=["orders"])
     during = run.start_time + (built.timestamp - run.start_time) / 2

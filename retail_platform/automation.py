@@ -124,7 +124,8 @@ warnings.filterwarnings("ignore", message=".*use_user_code_server.*", category=B
 # observed (batches of the schedule are built in their own run).
 automation_sensor = AutomationConditionSensorDefinition(
     "retail_automation",
-    target=AssetSelection.all(),
+    # AssetSelection.all() leaves out observable sources and so the raw tables' checks.
+    target=AssetSelection.all() | AssetSelection.all_asset_checks(),
     default_status=DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=TICK_SECONDS,
     run_tags=MAX_RUNTIME,

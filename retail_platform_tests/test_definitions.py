@@ -150,6 +150,12 @@ def test_jobs_schedules_and_sensor_defaults(defs):
     sensors = {s.name: s for s in defs.sensors}
     for name in ("retail_automation", "check_sources", "prune_history"):
         assert sensors[name].default_status == DefaultSensorStatus.RUNNING, name
+    # The automation sensor targets every check with a condition, the raw tables' too
+    # (AssetSelection.all() leaves out observable sources and their checks).
+    automation = sensors["retail_automation"]
+    targeted = automation.asset_selection.resolve_checks(defs.resolve_asset_graph())
+    raw_checks = {k for k in targeted if k.asset_key.path[0] == "raw"}
+    assert {k.name for k in raw_checks} == {"payloads_parse"} and len(raw_checks) == 3
     # The look and the automation sensor tick at every loop of the sensor daemon (5 s).
     assert sensors["check_sources"].minimum_interval_seconds < 5
     assert sensors["retail_automation"].minimum_interval_seconds < 5

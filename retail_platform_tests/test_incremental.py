@@ -183,7 +183,9 @@ def test_late_out_of_order_loads_and_late_references(warehouse: DuckDBWarehouse,
             order(100, 1, "placed", 0, 2, [(10, 1), (11, 2)]),
             order(101, 2, "placed", 0, 2, [(10, 5)]),
             order(102, 3, "placed", 1, 2, [(11, 1)]),  # unknown_customer for now
-            order(103, 1, "placed", 2, 2, [(99, 1)]),  # unknown_product for now
+            # unknown_product for now; its customer (2) gets no new version when the
+            # product arrives, so only the product can bring it back
+            order(103, 2, "placed", 2, 2, [(99, 1)]),
         ],
         2,
     )

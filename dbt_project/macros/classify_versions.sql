@@ -39,14 +39,16 @@ new_rows as (
 set_aside as (
 
     -- only the versions whose verdict can change now: those naming a reference that
-    -- has a clean version stamped since this model's last run (`rejudge_when`, over
-    -- this model's rows; a clean id never becomes unclean, so the others keep theirs)
+    -- has a clean version stamped since this model's last run (`rejudge_when`: one
+    -- condition per kind of reference, over this model's rows; a clean id never
+    -- becomes unclean, so the others keep theirs). A union, not an OR: see `versions`.
+    {%- for condition in rejudge_when or ['1 = 1'] %}
     select * from {{ this }}
     where reason is not null
         and reason in ('{{ rejudged | join("', '") }}')
-        {%- if rejudge_when %}
-        and ({{ rejudge_when }})
-        {%- endif %}
+        and {{ condition }}
+    {{ 'union' if not loop.last }}
+    {%- endfor %}
 
 ),
 

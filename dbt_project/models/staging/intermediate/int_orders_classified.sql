@@ -10,13 +10,13 @@
     'int_orders_parsed', 'order_id',
     ['customer_id', 'status', 'order_ts', 'cast(order_ts as date) as order_date'],
     rejudged=['unknown_customer', 'unknown_product'],
-    rejudge_when=(
+    rejudge_when=[
         "customer_id in (select customer_id from " ~ ref('int_customers_classified')
-        ~ " where is_latest_version and " ~ stamped_after_this() ~ ")"
-        ~ " or row_key in (select row_key from " ~ ref('int_order_items')
+        ~ " where is_latest_version and " ~ stamped_after_this() ~ ")",
+        "row_key in (select row_key from " ~ ref('int_order_items')
         ~ " where product_id is not null and product_id in (select product_id from "
-        ~ ref('int_products_classified') ~ " where is_latest_version and " ~ stamped_after_this() ~ "))"
-    ) if is_incremental() else none,
+        ~ ref('int_products_classified') ~ " where is_latest_version and " ~ stamped_after_this() ~ "))",
+    ] if is_incremental() else none,
 ) %}
     select
         {{ versions }}.row_key,

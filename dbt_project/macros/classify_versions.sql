@@ -41,13 +41,16 @@ set_aside as (
     -- only the versions whose verdict can change now: those naming a reference that
     -- has a clean version stamped since this model's last run (`rejudge_when`: one
     -- condition per kind of reference, over this model's rows; a clean id never
-    -- becomes unclean, so the others keep theirs). A union, not an OR: see `versions`.
+    -- becomes unclean, so the others keep theirs). A union, not an OR: see `versions`;
+    -- `union all`, as a distinct union reads every column (payload_text) to compare
+    -- rows. A version named twice is harmless: only the ids of verdicts that change
+    -- are taken from here, and `versions` makes them distinct.
     {%- for condition in rejudge_when or ['1 = 1'] %}
     select * from {{ this }}
     where reason is not null
         and reason in ('{{ rejudged | join("', '") }}')
         and {{ condition }}
-    {{ 'union' if not loop.last }}
+    {{ 'union all' if not loop.last }}
     {%- endfor %}
 
 ),

@@ -47,7 +47,7 @@ set_aside as (
     -- are taken from here, and `versions` makes them distinct.
     {%- for condition in rejudge_when or ['1 = 1'] %}
     select * from {{ this }}
-    where reason is not null
+    where reason is not null  -- implied by the next line, but a static filter: see versions
         and reason in ('{{ rejudged | join("', '") }}')
         and {{ condition }}
     {{ 'union all' if not loop.last }}

@@ -42,8 +42,7 @@ final as (
     inner join latest_versions
         on items.order_id = latest_versions.order_id
         and items.row_key = latest_versions.row_key
-    -- True of every joined row, but a static filter: with one, DuckDB reads row_key and
-    -- the other columns of the matching orders only, not of the whole history
+    -- a static filter on the join key: see macros/classify_versions.sql, versions
     where items.order_id is not null
 
 )

@@ -34,6 +34,7 @@ from pathlib import Path
 from retail_platform.assets.dbt_metadata import MARTS_SCHEMA
 from retail_platform.project import dbt_argv
 from retail_platform.simulator.runner import BatchSizes, run_batch
+from retail_platform.snapshots import Mart
 from retail_platform.warehouse.duckdb import DuckDBWarehouse
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -91,7 +92,7 @@ def publish_marts(warehouse: DuckDBWarehouse, work: Path) -> float:
     """Seconds publishing the built marts for readers takes (as after a Dagster build)."""
     manifest = json.loads((work / "target" / "manifest.json").read_text())
     marts = [
-        n["alias"]
+        Mart.from_meta(n["alias"], n["config"]["meta"])
         for n in manifest["nodes"].values()
         if n["resource_type"] == "model" and n["schema"] == MARTS_SCHEMA
     ]

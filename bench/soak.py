@@ -48,6 +48,8 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from retail_platform import snapshots
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 LOCATION = "retail_platform"
@@ -841,15 +843,15 @@ class Reader(threading.Thread):
         import duckdb
 
         self.con = duckdb.connect()
-        self.fact = folder / "fact_daily_sales.parquet"
+        self.folder = folder
         self.every, self.stopping = every, threading.Event()
         self.reads, self.errors, self.last = 0, [], None
 
     def read(self) -> tuple[int, float] | None:
-        if not self.fact.exists():
+        if "fact_daily_sales" not in snapshots.create_views(self.con, self.folder):
             return None
         rows, revenue = self.con.execute(
-            f"select count(*), coalesce(sum(revenue), 0) from read_parquet('{self.fact}')"
+            "select count(*), coalesce(sum(revenue), 0) from marts.fact_daily_sales"
         ).fetchone()
         return int(rows), float(revenue)
 

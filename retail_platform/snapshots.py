@@ -3,25 +3,75 @@
 A DuckDB file has one writer, and while a process holds it open for writing no other
 process can even read it: a notebook left open on the warehouse would stop the
 pipeline, and the pipeline would lock the notebook out. So after each dbt build the
-marts it built are published next to the file as Parquet, one file per mart, each
-written under a temporary name and renamed over the last one (a reader sees the old
-file or the new one, never part of one), and `retail-sim query` reads those files,
-never the warehouse. StarRocks is a server: readers query it directly.
+marts it built are published next to the file as Parquet, and `retail-sim query` reads
+those files, never the warehouse. StarRocks is a server: readers query it directly.
+
+A build rewrites a batch's rows, not the history, so neither does publishing: each
+mart is a base file and the deltas written after it, each delta holding the rows of
+the keys (a customer, a day) that builds rewrote since the last one (dbt's `_stamp`:
+dbt_project/macros/incremental.sql), a key that vanished as a tombstone. A reader
+takes, per key, the rows of the newest file holding it. When the deltas add up to a
+quarter of the base, the next publication writes a new base instead, so the copies
+cost a constant share of each batch's rows and reads stay quick. Which key and which
+stamps: each mart's `meta.publish` (dbt_project/models/marts/_marts.yml).
+
+Every file is written under a temporary name and never changed; a mart's manifest
+(`<mart>.json`, renamed over the last one) lists its files, so a reader sees one
+publication or the next, never part of one.
 
 No Dagster import here: `retail-sim` stays light.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 SCHEMA = "marts"
+STAGING = "staging"
+# A new base once the deltas since the last one hold this share of its rows: rewriting
+# the base then costs, spread over the batches before it, a few times a batch's rows.
+COMPACT_SHARE = 0.25
+READ_TRIES = 3  # a reader racing a compaction finds a file gone: it reads the new manifest
 _NAME = re.compile(r"^[a-z_][a-z0-9_]{0,63}$")
+
+
+@dataclass(frozen=True)
+class Mart:
+    """How one mart is published: `key` names what a row belongs to (a reader takes each
+    key's rows from the newest file); `stamped_by` is the model whose `_stamp` says which
+    keys a build rewrote (the mart itself when it has `_stamp`); `deletes_by`, where a
+    build can remove all of a key's rows, the model whose stamped rows name the keys it
+    may have removed (a tombstone is published for those left without rows)."""
+
+    table: str
+    key: str
+    stamped_by: str | None = None
+    deletes_by: str | None = None
+
+    @classmethod
+    def from_meta(cls, table: str, meta: Mapping[str, Any]) -> Mart:
+        spec = meta.get("publish") or {}
+        return cls(table, spec["key"], spec.get("stamped_by"), spec.get("deletes_by"))
+
+    def __post_init__(self) -> None:
+        for name in (self.table, self.key, self.stamped_by, self.deletes_by):
+            if name is not None and not _NAME.match(name):
+                raise ValueError(f"not a table or column name: {name!r}")
+
+    @property
+    def relation(self) -> str:
+        return f"{SCHEMA}.{self.table}"
+
+    @property
+    def stamps(self) -> str:
+        return f"{STAGING}.{self.stamped_by}" if self.stamped_by else self.relation
 
 
 def snapshot_dir(warehouse_file: Path) -> Path:
@@ -29,41 +79,132 @@ def snapshot_dir(warehouse_file: Path) -> Path:
     return warehouse_file.with_name(f"{warehouse_file.stem}.marts")
 
 
-def publish(con: Any, tables: Sequence[str], folder: Path) -> None:
-    """Copy `marts.<table>` to `folder/<table>.parquet` for each table, atomically."""
+def publish(con: Any, marts: list[Mart], folder: Path) -> None:
+    """Publish each mart's rows rewritten since its last publication (or a new base)."""
     folder.mkdir(parents=True, exist_ok=True)
-    for table in tables:
-        if not _NAME.match(table):
-            raise ValueError(f"not a table name: {table!r}")
-        final = folder / f"{table}.parquet"
-        tmp = folder / f".{table}.{uuid.uuid4().hex[:8]}.tmp"
-        try:
-            con.execute(f"copy {SCHEMA}.{table} to '{tmp}' (format parquet)")
-            os.replace(tmp, final)
-        finally:
-            tmp.unlink(missing_ok=True)
+    for mart in marts:
+        _publish_one(con, mart, folder)
+
+
+def _publish_one(con: Any, mart: Mart, folder: Path) -> None:
+    manifest_file = folder / f"{mart.table}.json"
+    manifest = _read_json(manifest_file)
+    oldest, newest = con.execute(
+        f"select cast(min(_stamp) as varchar), cast(max(_stamp) as varchar) from {mart.stamps}"
+    ).fetchone()
+    since = (manifest or {}).get("stamp")
+    if since is None or manifest["key"] != mart.key or (oldest or "") > since:
+        # No publication yet, or every row rewritten (a first build, a --full-refresh):
+        # keys the old rows held may be gone, and no stamp says which.
+        return _write_base(con, mart, folder, manifest, newest)
+    if newest == since and mart.deletes_by is None:
+        return None  # nothing rewritten since
+    stamped = f"_stamp > cast('{since}' as timestamp)"
+    touched = f"select {mart.key} from {mart.stamps} where {stamped}"
+    if mart.deletes_by:
+        touched += f" union select {mart.key} from {STAGING}.{mart.deletes_by} where {stamped}"
+    keys = [row[0] for row in con.execute(f"select distinct * from ({touched})").fetchall()]
+    if not keys:
+        return _write_manifest(manifest_file, {**manifest, "stamp": newest})
+    con.execute("create or replace temp table publish_keys (k) as select unnest(?)", [keys])
+    rows = f"select * from {mart.relation} where {mart.key} in (select k from publish_keys)"
+    delta = _write_part(
+        con,
+        folder,
+        mart,
+        f"select *, false as _deleted from ({rows}) union all by name "
+        f"select k as {mart.key}, true as _deleted from publish_keys "
+        f"where k not in (select {mart.key} from ({rows}))",
+    )
+    con.execute("drop table publish_keys")
+    parts = [*manifest["parts"], delta]
+    if sum(part["rows"] for part in parts[1:]) > COMPACT_SHARE * max(parts[0]["rows"], 1):
+        return _write_base(con, mart, folder, {**manifest, "parts": parts}, newest)
+    return _write_manifest(manifest_file, {**manifest, "stamp": newest, "parts": parts})
+
+
+def _write_base(
+    con: Any, mart: Mart, folder: Path, old: dict[str, Any] | None, newest: str | None
+) -> None:
+    base = _write_part(con, folder, mart, f"select *, false as _deleted from {mart.relation}")
+    _write_manifest(
+        folder / f"{mart.table}.json", {"key": mart.key, "stamp": newest, "parts": [base]}
+    )
+    for part in (old or {}).get("parts", []):
+        (folder / part["file"]).unlink(missing_ok=True)
+    (folder / f"{mart.table}.parquet").unlink(missing_ok=True)  # a copy of the older layout
+
+
+def _write_part(con: Any, folder: Path, mart: Mart, select: str) -> dict[str, Any]:
+    name = f"{mart.table}.{uuid.uuid4().hex[:12]}.parquet"
+    tmp = folder / f".{name}.tmp"
+    try:
+        con.execute(f"copy ({select}) to '{tmp}' (format parquet)")
+        (rows,) = con.execute(f"select count(*) from read_parquet('{tmp}')").fetchone()
+        os.replace(tmp, folder / name)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return {"file": name, "rows": rows}
+
+
+def _write_manifest(path: Path, manifest: dict[str, Any]) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    tmp.write_text(json.dumps(manifest))
+    os.replace(tmp, path)
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+
+
+def create_views(con: Any, folder: Path) -> list[str]:
+    """Create `marts.<table>` over the published files of each mart, on `con`; return
+    the marts found. Each view reads one publication: call again to see a newer one."""
+    names = []
+    con.execute(f"create schema if not exists {SCHEMA}")
+    for path in sorted(folder.glob("*.json")):
+        manifest = _read_json(path)
+        if not _NAME.match(path.stem) or manifest is None:
+            continue
+        files = [str(folder / part["file"]) for part in manifest["parts"]]
+        if len(files) == 1:
+            body = f"select * exclude (_deleted) from read_parquet('{files[0]}')"
+        else:
+            parts = " union all by name ".join(
+                f"select *, {i} as _part from read_parquet('{file}')"
+                for i, file in enumerate(files)
+            )
+            body = (
+                f"select * exclude (_part, _deleted) from (select * from ({parts}) "
+                f"qualify _part = max(_part) over (partition by {manifest['key']})) "
+                "where not _deleted"
+            )
+        con.execute(f"create or replace view {SCHEMA}.{path.stem} as {body}")
+        names.append(path.stem)
+    return names
 
 
 def query(sql: str, folder: Path) -> tuple[list[str], list[tuple]]:
     """Run `sql` over the published marts (as `marts.<table>`) in an in-memory DuckDB."""
     import duckdb
 
-    files = sorted(folder.glob("*.parquet"))
-    if not files:
-        raise FileNotFoundError(
-            f"no published marts in {folder}: they appear after the first dbt build "
-            "(make dev, then turn on the generate schedule, or make check)"
-        )
-    con = duckdb.connect()
-    try:
-        con.execute(f"create schema {SCHEMA}")
-        for file in files:
-            if _NAME.match(file.stem):
-                con.execute(
-                    f"create view {SCHEMA}.{file.stem} as select * from read_parquet('{file}')"
+    for attempt in range(READ_TRIES):
+        con = duckdb.connect()
+        try:
+            if not create_views(con, folder):
+                raise FileNotFoundError(
+                    f"no published marts in {folder}: they appear after the first dbt build "
+                    "(make dev, then turn on the generate schedule, or make check)"
                 )
-        cursor = con.execute(sql)
-        columns = [d[0] for d in cursor.description or ()]
-        return columns, cursor.fetchall()
-    finally:
-        con.close()
+            cursor = con.execute(sql)
+            columns = [d[0] for d in cursor.description or ()]
+            return columns, cursor.fetchall()
+        except duckdb.IOException:
+            if attempt == READ_TRIES - 1:
+                raise
+        finally:
+            con.close()
+    raise AssertionError("unreachable")

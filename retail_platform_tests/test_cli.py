@@ -7,6 +7,8 @@ from pathlib import Path
 
 import duckdb
 
+from retail_platform.snapshots import Mart
+
 
 def retail_sim(*args, env_extra=None, monkeypatch=None):
     env = {**os.environ, **(env_extra or {})}
@@ -87,14 +89,20 @@ def test_query_reads_the_published_marts_while_the_warehouse_is_locked(warehouse
     assert_one_line_error(retail_sim("query", "select 1"), 1)  # nothing published yet
     with warehouse.connect() as con:
         con.execute(
-            "create table marts.dim_products as select * from (values "
-            "(1, 'tea', 2.50), (2, 'cake', 4.00)) as t(product_id, product_name, unit_price)"
+            "create table marts.dim_products as select *, timestamp '2026-01-01' as _stamp "
+            "from (values (1, 'tea', 2.50), (2, 'cake', 4.00)) as t(product_id, product_name, unit_price)"
         )
-    warehouse.publish_marts(["dim_products"])
+    products = [Mart("dim_products", key="product_id")]
+    warehouse.publish_marts(products)
     with warehouse.connect() as con:
-        con.execute("update marts.dim_products set unit_price = 3 where product_id = 1")
-        con.execute("insert into marts.dim_products values (3, 'jam', 1.25)")
-    warehouse.publish_marts(["dim_products"])
+        con.execute(
+            "update marts.dim_products set unit_price = 3, _stamp = timestamp '2026-01-02' "
+            "where product_id = 1"
+        )
+        con.execute(
+            "insert into marts.dim_products values (3, 'jam', 1.25, timestamp '2026-01-02')"
+        )
+    warehouse.publish_marts(products)
 
     # A writer holds the warehouse file (a dbt build): the query neither waits nor fails.
     holder = duckdb.connect(str(warehouse.file))

@@ -30,6 +30,7 @@ from dagster import (
 )
 from dagster_dbt import DbtCliInvocation
 
+from retail_platform.snapshots import Mart
 from retail_platform.warehouse.base import Warehouse
 
 MARTS_SCHEMA = "marts"
@@ -47,7 +48,7 @@ def stream_with_data_metadata(
     """
     manifest = invocation.manifest
     reports: dict[str, dict[str, Any]] = {}  # what dbt reported, by unique_id
-    marts: list[str] = []  # the marts built, by alias
+    marts: list[Mart] = []  # the marts built
     failure = None
     try:
         for message in invocation.stream_raw_events():
@@ -67,7 +68,7 @@ def stream_with_data_metadata(
                     metadata = as_metadata(reports.pop(node["unique_id"], {}), node)
                     event = event.with_metadata({**event.metadata, **metadata})
                     if node["schema"] == MARTS_SCHEMA:
-                        marts.append(node["alias"])
+                        marts.append(Mart.from_meta(node["alias"], node["config"]["meta"]))
                 yield event
     except Exception as exc:  # dbt's own failure, raised after its last event
         failure = exc
@@ -84,7 +85,7 @@ def report_in(raw_event: Mapping[str, Any]) -> dict[str, Any] | None:
     return None
 
 
-def publish(context: AssetExecutionContext, warehouse: Warehouse, marts: list[str]) -> None:
+def publish(context: AssetExecutionContext, warehouse: Warehouse, marts: list[Mart]) -> None:
     """Publish the built marts for readers (snapshots.py), where the warehouse needs it."""
     if not marts or not warehouse.publishes_marts:
         return
@@ -95,7 +96,7 @@ def publish(context: AssetExecutionContext, warehouse: Warehouse, marts: list[st
         context.log.warning(f"the marts were not published for readers: {exc}")
         return
     context.log.info(
-        f"published {', '.join(sorted(marts))} for readers in {time.perf_counter() - started:.2f} s"
+        f"published {', '.join(sorted(m.table for m in marts))} for readers in {time.perf_counter() - started:.2f} s"
     )
 
 

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, ClassVar
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from retail_platform.snapshots import Mart
+
 
 # What the simulator generates, in dependency order (orders need customers, products).
 ENTITIES = ("customers", "products", "orders")
@@ -156,7 +158,7 @@ class Warehouse(ABC):
         """(column names, rows) of a read query over the marts, without disturbing the
         platform's writers (`retail-sim query`)."""
 
-    def publish_marts(self, tables: Sequence[str]) -> None:
+    def publish_marts(self, marts: Sequence[Mart]) -> None:
         """Publish these marts for readers that must not touch the warehouse (snapshots.py).
         A server (StarRocks) needs no copy: readers query it."""
         return None

@@ -247,9 +247,9 @@ class DuckDBWarehouse(Warehouse):
         except FileNotFoundError as exc:
             raise WarehouseError(str(exc)) from None
 
-    def publish_marts(self, tables: Sequence[str]) -> None:
+    def publish_marts(self, marts: Sequence[snapshots.Mart]) -> None:
         with self.connect() as con:
-            snapshots.publish(con, tables, self.snapshot_dir)
+            snapshots.publish(con, list(marts), self.snapshot_dir)
 
     def dbt_env(self) -> dict[str, str]:
         return {"RETAIL_WAREHOUSE": "duckdb", "RETAIL_DUCKDB_PATH": str(self.file)}

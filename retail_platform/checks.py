@@ -21,8 +21,10 @@ from retail_platform.warehouse.base import ENTITIES, Warehouse
 
 # More than this share of raw payloads that are not JSON objects means a broken writer.
 UNPARSABLE_SHARE_LIMIT = 0.05
-# The share is taken over the rows of the newest hour of loads (Warehouse.unparsable_payloads).
-RECENT_HOURS = 1
+# The share is taken over the rows of the newest 10 minutes of loads
+# (Warehouse.unparsable_payloads): ten batches at the default rate, so a broken writer
+# shows at once, and the check's cost follows the load rate, not the history.
+RECENT_MINUTES = 10
 
 
 @multi_asset_check(
@@ -30,7 +32,7 @@ RECENT_HOURS = 1
         AssetCheckSpec(
             "payloads_parse",
             asset=key,
-            description=f"At most {UNPARSABLE_SHARE_LIMIT:.0%} of the payloads of the last {RECENT_HOURS} h of loads fail to parse as JSON objects.",
+            description=f"At most {UNPARSABLE_SHARE_LIMIT:.0%} of the payloads of the last {RECENT_MINUTES} minutes of loads fail to parse as JSON objects.",
             # Run when new rows are observed, in the automation's run of the models they feed.
             automation_condition=eager(),
         )
@@ -44,7 +46,7 @@ RECENT_HOURS = 1
 def raw_payloads_parse(context: AssetCheckExecutionContext, warehouse: ResourceParam[Warehouse]):
     with warehouse.session():
         counts = {
-            key: warehouse.unparsable_payloads(key.asset_key.path[-1], RECENT_HOURS)
+            key: warehouse.unparsable_payloads(key.asset_key.path[-1], RECENT_MINUTES)
             for key in context.selected_asset_check_keys
         }
     for check_key, (rows, bad) in counts.items():

@@ -144,9 +144,9 @@ class Warehouse(ABC):
         return None
 
     @abstractmethod
-    def unparsable_payloads(self, table: str, recent_hours: int = 1) -> tuple[int, int]:
+    def unparsable_payloads(self, table: str, recent_minutes: int = 10) -> tuple[int, int]:
         """(rows, rows whose payload is not a JSON object) among the rows of a raw table
-        loaded in the `recent_hours` before its newest load: a broken writer shows at
+        loaded in the `recent_minutes` before its newest load: a broken writer shows at
         once, and the check costs the same on the first day and the hundredth."""
 
     @abstractmethod

@@ -214,13 +214,13 @@ class DuckDBWarehouse(Warehouse):
                 parts.append("-")
         return "|".join(parts)
 
-    def unparsable_payloads(self, table: str, recent_hours: int = 1) -> tuple[int, int]:
+    def unparsable_payloads(self, table: str, recent_minutes: int = 10) -> tuple[int, int]:
         table = check_identifier(table)
         ((rows, bad),) = self.query(
             f"select count(*), count(*) filter (where json_type(payload) <> 'OBJECT') "
             f"from {RAW_SCHEMA}.{table} where loaded_at >= "
-            f"(select max(loaded_at) - to_hours(?) from {RAW_SCHEMA}.{table})",
-            [int(recent_hours)],
+            f"(select max(loaded_at) - to_minutes(?) from {RAW_SCHEMA}.{table})",
+            [int(recent_minutes)],
         )
         return int(rows), int(bad)
 

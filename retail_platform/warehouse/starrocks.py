@@ -112,15 +112,15 @@ class StarRocksWarehouse(Warehouse):
         # DATETIME comes back naive; we only ever write UTC into it.
         return TableState(int(count), last.replace(tzinfo=UTC) if last else None)
 
-    def unparsable_payloads(self, table: str, recent_hours: int = 1) -> tuple[int, int]:
+    def unparsable_payloads(self, table: str, recent_minutes: int = 10) -> tuple[int, int]:
         # json_keys() is NULL for anything but an object (e.g. the JSON string a
         # malformed source payload is kept as).
         table = check_identifier(table)
         ((rows, bad),) = self.query(
             f"SELECT count(*), sum(CASE WHEN json_keys(payload) IS NULL THEN 1 ELSE 0 END) "
             f"FROM {RAW_SCHEMA}.{table} WHERE loaded_at >= "
-            f"(SELECT date_sub(max(loaded_at), INTERVAL %s HOUR) FROM {RAW_SCHEMA}.{table})",
-            [int(recent_hours)],
+            f"(SELECT date_sub(max(loaded_at), INTERVAL %s MINUTE) FROM {RAW_SCHEMA}.{table})",
+            [int(recent_minutes)],
         )
         return int(rows or 0), int(bad or 0)
 

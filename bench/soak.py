@@ -24,7 +24,10 @@ With --reader, an analyst's connection on the published marts (`retail-sim query
 way, snapshots.py) stays open and reads every 5 s throughout; the report adds its
 reads and errors, and whether its last read equals the warehouse's last build.
 
-    .venv/bin/python bench/soak.py [--minutes 10] [--port N] [--keep] [--reader]
+With --warehouse FILE the platform starts on a copy of FILE (a long history, say:
+bench/bench_transform.py --workdir keeps its files) instead of an empty warehouse.
+
+    .venv/bin/python bench/soak.py [--minutes 10] [--warehouse FILE] [--port N] [--keep] [--reader]
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ import json
 import logging
 import os
 import random
+import shutil
 import signal
 import socket
 import statistics
@@ -936,6 +940,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="hold a reader's connection on the published marts throughout (retail-sim query's way)",
     )
+    parser.add_argument(
+        "--warehouse",
+        type=Path,
+        help="start from a copy of this DuckDB file (and its published marts), e.g. a long history",
+    )
     parser.add_argument("--port", type=int, default=0, help="webserver port (default: a free one)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     parser.add_argument(
@@ -971,6 +980,13 @@ def main(argv: list[str] | None = None) -> int:
         postgres = LocalPostgres(tmp / "postgres", free_port())
         os.environ.update(postgres.start())  # read by Dev's env and by the report
 
+    if args.warehouse:
+        from retail_platform.snapshots import snapshot_dir
+
+        shutil.copyfile(args.warehouse, warehouse)
+        if snapshot_dir(args.warehouse).is_dir():
+            shutil.copytree(snapshot_dir(args.warehouse), snapshot_dir(warehouse))
+        log(f"warehouse: a copy of {args.warehouse}")
     env = dict(os.environ, RETAIL_DUCKDB_PATH=str(warehouse), RETAIL_WAREHOUSE="duckdb")
     subprocess.run(
         [str(BIN / "retail-sim"), "init"], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL
@@ -1098,8 +1114,6 @@ def main(argv: list[str] | None = None) -> int:
         if args.keep or code == 2:
             log(f"kept {tmp}")
         else:
-            import shutil
-
             shutil.rmtree(tmp, ignore_errors=True)
     return code
 

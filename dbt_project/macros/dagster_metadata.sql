@@ -10,6 +10,12 @@
     by hand, dbt prints nothing more and asks nothing more.
 #}
 
+{#- Off with RETAIL_DBT_REPORTS=off (bench/bench_transform.py measures what they cost).
+    Read only when a model runs (`execute`), so dbt's partial parsing never tracks it. -#}
+{% macro reports_wanted() %}
+    {{- return(execute and flags.LOG_FORMAT == 'json' and env_var('RETAIL_DBT_REPORTS', 'on') != 'off') -}}
+{% endmacro %}
+
 {% macro report_to_dagster(report) %}
     {%- set message = {'unique_id': model.unique_id} -%}
     {%- do message.update(report) -%}
@@ -18,7 +24,7 @@
 
 {# Every model: its rows and its columns with their warehouse types. #}
 {% macro report_relation() %}
-    {%- if execute and flags.LOG_FORMAT == 'json' -%}
+    {%- if reports_wanted() -%}
         {%- set rows = run_query('select count(*) from ' ~ this).columns[0].values()[0] -%}
         {%- set columns = [] -%}
         {%- for column in adapter.get_columns_in_relation(this) -%}
@@ -35,7 +41,7 @@
     order_count is per product, an order may hold several).
 #}
 {% macro report_daily_figures(order_items) %}
-    {%- if execute and flags.LOG_FORMAT == 'json' -%}
+    {%- if reports_wanted() -%}
         {%- set newest = run_query(
             'with days as (select order_date, sum(revenue) as revenue, sum(units_sold) as units'
             ~ ' from ' ~ this ~ ' group by order_date)'
@@ -65,7 +71,7 @@
     first build (or --full-refresh) has no rows before it: every row is new.
 #}
 {% macro report_dimension_changes(staging, stamped, key) %}
-    {%- if execute and flags.LOG_FORMAT == 'json' -%}
+    {%- if reports_wanted() -%}
         {%- if is_incremental() -%}
             {%- set columns = adapter.get_columns_in_relation(staging) | map(attribute='name') | reject('equalto', key) | list -%}
             {%- set differs -%}

@@ -93,7 +93,7 @@ def publish_marts(warehouse: DuckDBWarehouse, work: Path) -> float:
     """Seconds publishing the built marts for readers takes (as after a Dagster build)."""
     manifest = json.loads((work / "target" / "manifest.json").read_text())
     marts = [
-        Mart.from_meta(n["alias"], n["config"]["meta"])
+        Mart.from_node(n)
         for n in manifest["nodes"].values()
         if n["resource_type"] == "model" and n["schema"] == MARTS_SCHEMA
     ]

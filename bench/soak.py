@@ -776,7 +776,6 @@ class RunLedger:
 
 def footprint(home: Path, warehouse: Path) -> dict[str, int]:
     """Bytes of what the platform keeps besides the warehouse data."""
-    from retail_platform.snapshots import snapshot_dir
     from retail_platform.warehouse.base import WarehouseError
     from retail_platform.warehouse.duckdb import DuckDBWarehouse
 
@@ -807,7 +806,7 @@ def footprint(home: Path, warehouse: Path) -> dict[str, int]:
         "dbt target": du(ROOT / "dbt_project" / "target"),
         "dbt logs": du(ROOT / "dbt_project" / "logs"),
         # The marts' copies for readers grow with the marts (data): shown, not in the total.
-        " marts copies": du(snapshot_dir(warehouse)),
+        " marts copies": du(snapshots.snapshot_dir(warehouse)),
         # What the window holds varies with the batch rate: bytes per kept run do not.
         " runs kept": runs_kept(history / "runs.db"),
     }
@@ -981,11 +980,11 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.update(postgres.start())  # read by Dev's env and by the report
 
     if args.warehouse:
-        from retail_platform.snapshots import snapshot_dir
-
         shutil.copyfile(args.warehouse, warehouse)
-        if snapshot_dir(args.warehouse).is_dir():
-            shutil.copytree(snapshot_dir(args.warehouse), snapshot_dir(warehouse))
+        if snapshots.snapshot_dir(args.warehouse).is_dir():
+            shutil.copytree(
+                snapshots.snapshot_dir(args.warehouse), snapshots.snapshot_dir(warehouse)
+            )
         log(f"warehouse: a copy of {args.warehouse}")
     env = dict(os.environ, RETAIL_DUCKDB_PATH=str(warehouse), RETAIL_WAREHOUSE="duckdb")
     subprocess.run(
@@ -1008,9 +1007,7 @@ def main(argv: list[str] | None = None) -> int:
         dev.wait_loaded(timeout=180)
         log(f"dagster dev ready in {time.monotonic() - t0:.1f} s ({meter.total():.1f} CPU-s)")
         if args.reader:
-            from retail_platform.snapshots import snapshot_dir
-
-            reader = Reader(snapshot_dir(warehouse))
+            reader = Reader(snapshots.snapshot_dir(warehouse))
             reader.start()
         if args.idle_minutes:
             # Start-up settles first: the first look at raw observes the empty tables and

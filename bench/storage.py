@@ -37,7 +37,7 @@ def main() -> int:
     by_layer: dict[str, int] = {}
     for schema, table, rows in tables:
         (blocks,) = con.execute(
-            "select count(distinct block_id) from pragma_storage_info(?) where not persistent = false",
+            "select count(distinct block_id) from pragma_storage_info(?) where persistent",
             [f"{schema}.{table}"],
         ).fetchone()
         size = blocks * block_size

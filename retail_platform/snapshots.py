@@ -13,7 +13,7 @@ dbt_project/macros/incremental.sql), a key that vanished as a tombstone. A reade
 takes, per key, the rows of the newest file holding it. When the deltas add up to a
 quarter of the base, the next publication writes a new base instead, so the copies
 cost a constant share of each batch's rows and reads stay quick. Which key and which
-stamps: each mart's `meta.publish` (dbt_project/models/marts/_marts.yml).
+stamps: the mart's own, as its data tests scope them (`Mart.from_node`).
 
 Every file is written under a temporary name and never changed; a mart's manifest
 (`<mart>.json`, renamed over the last one) lists its files, so a reader sees one
@@ -28,7 +28,7 @@ import json
 import os
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,9 +56,19 @@ class Mart:
     deletes_by: str | None = None
 
     @classmethod
-    def from_meta(cls, table: str, meta: Mapping[str, Any]) -> Mart:
-        spec = meta.get("publish") or {}
-        return cls(table, spec["key"], spec.get("stamped_by"), spec.get("deletes_by"))
+    def from_node(cls, node: Mapping[str, Any]) -> Mart:
+        """From a mart's manifest entry: the key and stamps its data tests are scoped by
+        (`meta.batch_scope`: macros/batch_scope.sql), else its `unique_key` and its own
+        `_stamp`; `meta.publish.deletes_by` where a build can remove a key's rows."""
+        config = node["config"]
+        meta = config.get("meta") or {}
+        scope = meta.get("batch_scope") or {}
+        return cls(
+            node["alias"],
+            scope.get("key") or config["unique_key"],
+            scope.get("stamped_by"),
+            (meta.get("publish") or {}).get("deletes_by"),
+        )
 
     def __post_init__(self) -> None:
         for name in (self.table, self.key, self.stamped_by, self.deletes_by):
@@ -79,7 +89,7 @@ def snapshot_dir(warehouse_file: Path) -> Path:
     return warehouse_file.with_name(f"{warehouse_file.stem}.marts")
 
 
-def publish(con: Any, marts: list[Mart], folder: Path) -> None:
+def publish(con: Any, marts: Sequence[Mart], folder: Path) -> None:
     """Publish each mart's rows rewritten since its last publication (or a new base)."""
     folder.mkdir(parents=True, exist_ok=True)
     for mart in marts:
@@ -106,15 +116,15 @@ def _publish_one(con: Any, mart: Mart, folder: Path) -> None:
     keys = [row[0] for row in con.execute(f"select distinct * from ({touched})").fetchall()]
     if not keys:
         return _write_manifest(manifest_file, {**manifest, "stamp": newest})
+    # Each key's rows; a key left without rows, once, as a tombstone.
     con.execute("create or replace temp table publish_keys (k) as select unnest(?)", [keys])
-    rows = f"select * from {mart.relation} where {mart.key} in (select k from publish_keys)"
     delta = _write_part(
         con,
         folder,
         mart,
-        f"select *, false as _deleted from ({rows}) union all by name "
-        f"select k as {mart.key}, true as _deleted from publish_keys "
-        f"where k not in (select {mart.key} from ({rows}))",
+        f"select coalesce(m.{mart.key}, keys.k) as {mart.key}, m.* exclude ({mart.key}), "
+        f"m.{mart.key} is null as _deleted "
+        f"from publish_keys as keys left join {mart.relation} as m on m.{mart.key} = keys.k",
     )
     con.execute("drop table publish_keys")
     parts = [*manifest["parts"], delta]
@@ -139,8 +149,7 @@ def _write_part(con: Any, folder: Path, mart: Mart, select: str) -> dict[str, An
     name = f"{mart.table}.{uuid.uuid4().hex[:12]}.parquet"
     tmp = folder / f".{name}.tmp"
     try:
-        con.execute(f"copy ({select}) to '{tmp}' (format parquet)")
-        (rows,) = con.execute(f"select count(*) from read_parquet('{tmp}')").fetchone()
+        (rows,) = con.execute(f"copy ({select}) to '{tmp}' (format parquet)").fetchone()
         os.replace(tmp, folder / name)
     finally:
         tmp.unlink(missing_ok=True)

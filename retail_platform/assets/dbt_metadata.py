@@ -68,7 +68,7 @@ def stream_with_data_metadata(
                     metadata = as_metadata(reports.pop(node["unique_id"], {}), node)
                     event = event.with_metadata({**event.metadata, **metadata})
                     if node["schema"] == MARTS_SCHEMA:
-                        marts.append(Mart.from_meta(node["alias"], node["config"]["meta"]))
+                        marts.append(Mart.from_node(node))
                 yield event
     except Exception as exc:  # dbt's own failure, raised after its last event
         failure = exc

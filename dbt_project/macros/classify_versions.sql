@@ -18,6 +18,14 @@
     customer that has since arrived clean), looked at only where `rejudge_when` holds.
     Only the versions whose verdict changes pull their id in, so a reference that never
     resolves costs nothing downstream.
+
+    The content rules are applied to the new rows and to the versions re-judged by
+    reference; every other version in scope keeps the verdict it was given, which
+    nothing new can change: a content verdict changes only when a reference resolves
+    (the re-judged ones), and a copy judged a duplicate stays one (rows are only ever
+    added before it), so a version that is still the first copy was judged on its
+    content. The call block gets `(versions, new_only)`: `new_only` when `versions`
+    holds only rows stamped after this model's newest stamp.
 -#}
 {% macro classify_versions(parsed_model, id_column, columns, rejudged=[], rejudge_when=none) %}
 {#- The parsed model is read where it is used, never through a CTE: a CTE used twice is
@@ -57,7 +65,7 @@ set_aside as (
 
 set_aside_content as (
 
-    {{ caller('set_aside') }}
+    {{ caller('set_aside', false) }}
 
 ),
 
@@ -72,6 +80,16 @@ verdict_changed as (
 ),
 {% endif %}
 
+scope_ids as (
+
+    select distinct {{ id_column }} from new_rows where {{ id_column }} is not null
+    {%- if rejudged %}
+    union
+    select {{ id_column }} from verdict_changed
+    {%- endif %}
+
+),
+
 versions as (
 
     -- every version of each id in scope, and the new rows without an id (which have
@@ -79,13 +97,7 @@ versions as (
     -- OR of IN-subqueries as a nested-loop join.
     select parsed.*
     from {{ parsed }} as parsed
-    inner join (
-        select distinct {{ id_column }} from new_rows where {{ id_column }} is not null
-        {%- if rejudged %}
-        union
-        select {{ id_column }} from verdict_changed
-        {%- endif %}
-    ) as scope_ids
+    inner join scope_ids
         on parsed.{{ id_column }} = scope_ids.{{ id_column }}
     -- True of every joined row, but a static filter: with one, DuckDB reads the wide
     -- columns (payload_text) of the matching rows only; with the join's dynamic filter
@@ -98,20 +110,55 @@ versions as (
         and {{ stamped_after_this() }}
 
 ),
+{% if caller is defined %}
+new_versions as (
+
+    select * from versions where {{ stamped_after_this() }}
+
+),
+
+content as (
+
+    {{ caller('new_versions', true) }}
+    union all
+    -- the older versions in scope: the verdict they were given, or the one just
+    -- given again by reference
+    select
+        earlier.row_key,
+        {%- if rejudged %}
+        case
+            when set_aside_content.row_key is not null then set_aside_content.content_reason
+            else earlier.reason
+        end as content_reason
+        {%- else %}
+        earlier.reason as content_reason
+        {%- endif %}
+    from {{ this }} as earlier
+    {%- if rejudged %}
+    left join set_aside_content
+        on earlier.row_key = set_aside_content.row_key
+    {%- endif %}
+    -- a static filter on the id, as in `versions`
+    where earlier.{{ id_column }} in (select {{ id_column }} from scope_ids)
+        -- taken in again (a --full-refresh of the parsed model restamps every row)
+        and earlier.row_key not in (select row_key from new_versions)
+
+),
+{% endif %}
 {% else %}
 versions as (
 
     select * from {{ parsed }}
 
 ),
-{% endif %}
 
 {% if caller is defined %}
 content as (
 
-    {{ caller('versions') }}
+    {{ caller('versions', false) }}
 
 ),
+{% endif %}
 {% endif %}
 
 numbered as (

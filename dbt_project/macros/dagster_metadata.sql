@@ -80,11 +80,13 @@
                     {{- ' or ' if not loop.last -}}
                 {%- endfor -%}
             {%- endset -%}
+            {%- set keys = key ~ ' in (' ~ changed(stamped, key) ~ ')' -%}
             {%- set counts = run_query(
                 'select sum(case when old.' ~ key ~ ' is null then 1 else 0 end),'
                 ~ ' sum(case when old.' ~ key ~ ' is not null and (' ~ differs ~ ') then 1 else 0 end)'
-                ~ ' from (select * from ' ~ staging ~ ' where ' ~ key ~ ' in (' ~ changed(stamped, key) ~ ')) as now'
-                ~ ' left join ' ~ this ~ ' as old on now.' ~ key ~ ' = old.' ~ key
+                ~ ' from (select * from ' ~ staging ~ ' where ' ~ keys ~ ') as now'
+                ~ ' left join (select * from ' ~ this ~ ' where ' ~ keys ~ ') as old'
+                ~ ' on now.' ~ key ~ ' = old.' ~ key
             ).rows[0] -%}
             {%- set new, changed_rows = counts[0] or 0, counts[1] or 0 -%}
         {%- else -%}

@@ -42,8 +42,11 @@ final as (
     inner join latest_versions
         on items.order_id = latest_versions.order_id
         and items.row_key = latest_versions.row_key
-    -- a static filter on the join key: see macros/classify_versions.sql, versions
+    -- static filters on the join key: see macros/classify_versions.sql, versions
     where items.order_id is not null
+    {% if is_incremental() %}
+        and items.order_id in (select order_id from latest_versions)
+    {% endif %}
 
 )
 

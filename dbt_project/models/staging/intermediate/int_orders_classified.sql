@@ -6,7 +6,7 @@
 -- hold). The reference rules depend on customers and products that may arrive later,
 -- so a version set aside by them is judged again on every run.
 
-{% call(versions) classify_versions(
+{% call(versions, new_only) classify_versions(
     'int_orders_parsed', 'order_id',
     ['customer_id', 'status', 'order_ts', 'cast(order_ts as date) as order_date'],
     rejudged=['unknown_customer', 'unknown_product'],
@@ -42,6 +42,14 @@
         ) as clean_products
             on items.product_id = clean_products.product_id
         where items.row_key is not null  -- a static filter: see classify_versions' versions
+        {%- if is_incremental() %}
+            -- static filters too, which skip the history: the orders in scope, and
+            -- for new versions the items unnested with them
+            and items.order_id in (select order_id from {{ versions }})
+            {%- if new_only %}
+            and items.{{ stamped_after_this() }}
+            {%- endif %}
+        {%- endif %}
         group by items.row_key
     ) as item_checks
         on {{ versions }}.row_key = item_checks.row_key

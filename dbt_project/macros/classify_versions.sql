@@ -10,8 +10,8 @@
     over the rows of the CTE named `versions`. `columns` are the entity's columns to
     carry (SQL expressions over the parsed row).
 
-    Incremental (macros/incremental.sql): a run re-judges, and the model upserts by
-    row_key, every version of each id that has new parsed rows (whether a row is a
+    Incremental (macros/incremental.sql): a run re-judges, and the model writes again,
+    every version of each id that has new parsed rows (whether a row is a
     copy, and which version is the latest, depend on the id's other versions), the new
     rows without an id, and every version of each id whose verdict for one of the
     `rejudged` reasons changes now: reasons that depend on other entities (an order's
@@ -140,8 +140,6 @@ content as (
     {%- endif %}
     -- a static filter on the id, as in `versions`
     where earlier.{{ id_column }} in (select {{ id_column }} from scope_ids)
-        -- taken in again (a --full-refresh of the parsed model restamps every row)
-        and earlier.row_key not in (select row_key from new_versions)
 
 ),
 {% endif %}

@@ -27,8 +27,9 @@
     What a model does with its new input: it works out everything that input touches,
     and writes it again with the current stamp, so its own downstream sees it as new:
     - int_*_parsed and int_order_items append (a raw row is parsed once);
-    - int_*_classified upsert, by row_key, every version of each id that has new rows
-      (macros/classify_versions.sql says why the whole id);
+    - int_*_classified replace every version of each id that has new rows
+      (macros/classify_versions.sql says why the whole id): by id on DuckDB, by
+      row_key (the Primary Key) on StarRocks;
     - int_order_lines and int_daily_sales delete the orders / days the new input
       touches (`delete_changed()`, a pre-hook) and insert them recomputed, so a line or
       a day that no longer exists goes;
@@ -44,7 +45,9 @@
     where it was (or lower, and an order or day re-taken from there has no rows left
     to double), so the next run takes the same input in again.
     `dbt build --full-refresh` gives the same tables (retail_platform_tests/test_incremental.py).
-    Changing a model's columns needs one `--full-refresh` of it.
+    Changing a model's columns needs one `--full-refresh` of it and of what is downstream
+    of it (`--select model+`): a model rebuilt alone restamps every row, which its
+    downstream would take in again as new (int_order_items would hold its items twice).
 #}
 
 

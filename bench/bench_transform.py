@@ -98,7 +98,14 @@ def slowest_nodes(work: Path) -> str:
     """The TOP_NODES slowest nodes of the last dbt build in `work`, with their seconds."""
     results = json.loads((work / "target" / "run_results.json").read_text())["results"]
     slowest = sorted(results, key=lambda r: -r["execution_time"])[:TOP_NODES]
-    return ", ".join(f"{r['unique_id'].split('.')[2]} {r['execution_time']:.2f}" for r in slowest)
+    # model.<project>.<name>, test.<project>.<name>.<hash>, unit_test.<project>.<model>.<name>
+    names = [
+        r["unique_id"].split(".")[3 if r["unique_id"].startswith("unit_test.") else 2]
+        for r in slowest
+    ]
+    return ", ".join(
+        f"{name} {r['execution_time']:.2f}" for name, r in zip(names, slowest, strict=True)
+    )
 
 
 def time_build(db: Path, work: Path) -> tuple[tuple[float, float | None], float, str]:

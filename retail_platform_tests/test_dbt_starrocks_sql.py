@@ -451,6 +451,27 @@ def test_second_build_takes_every_incremental_branch(double_builds) -> None:
     assert "_stamp > cast('1970-01-01 00:00:00' as datetime)" in classified_tmp
 
 
+def test_each_incremental_model_reads_only_its_new_input(double_builds) -> None:
+    """What the double records of the batch's build: each model's new rows are selected
+    from its input's newest loads (the parsed models: no new label, so `1 = 0`) or its
+    rows stamped after the model's own newest stamp (the epoch: the double holds no
+    rows); the tests are scoped by the keys of the newest stamp (macros/batch_scope.sql)."""
+    double, _, manifest, _ = double_builds
+    epoch = "_stamp > cast('1970-01-01 00:00:00' as datetime)"
+    for name, target in _incremental_models(manifest).items():
+        (tmp,) = _statements(double, "incremental", "CREATE TABLE AS", target[:-1] + "__dbt_tmp`")
+        scope = "where 1 = 0" if name.endswith("_parsed") else epoch
+        assert scope in tmp, f"{name} selects its input without its scope: {tmp[:600]}"
+    tests = [
+        _sql(s)
+        for s in double.received("incremental")
+        if s.kind == "SELECT" and _sql(s).startswith("select count(*) as failures")
+    ]
+    assert tests and all("_stamp = (select max(_stamp) from" in sql for sql in tests), [
+        sql[:400] for sql in tests if "_stamp = (select max(_stamp) from" not in sql
+    ]
+
+
 def test_hooks_reach_the_warehouse_and_nothing_else_is_kept(double_builds) -> None:
     double, _, manifest, _ = double_builds
     models = _incremental_models(manifest)

@@ -7,8 +7,9 @@
           meta:
             batch_scope: {stamped_by: int_orders_classified, key: order_id}
 
-    `key` identifies what the rows of `stamped_by` (an intermediate model, whose rows
-    carry `_stamp`: macros/incremental.sql) touched in its newest run; the test sees
+    `key` identifies what the rows of `stamped_by` (a model whose rows carry `_stamp`:
+    macros/incremental.sql; by default the tested model itself and its `unique_key`,
+    when it is incremental) touched in its newest run; the test sees
     every row of the model with such a key, old rows included, so a key duplicated
     between a new row and an old one is still caught, and a reference is checked
     whenever a row holding it is written. After a first build or a `--full-refresh`
@@ -26,6 +27,11 @@
         context at parse time does not see the project's other macros). -#}
     {%- set tested = graph.nodes.get(model.attached_node) if execute and model.attached_node else none -%}
     {%- set scope = tested.config.meta.get('batch_scope') if tested else none -%}
+    {#- A model upserted by its unique_key (the dimensions) stamps its own rows: by
+        default, the keys its own newest run wrote (as retail_platform/snapshots.py). -#}
+    {%- if tested and not scope and tested.config.materialized == 'incremental' and tested.config.unique_key is string -%}
+        {%- set scope = {'stamped_by': tested.name, 'key': tested.config.unique_key} -%}
+    {%- endif -%}
     {%- if scope -%}
         {%- set stamped = graph.nodes['model.' ~ project_name ~ '.' ~ scope.stamped_by] -%}
         {%- set source = api.Relation.create(

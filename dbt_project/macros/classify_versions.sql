@@ -23,8 +23,8 @@
     reference; every other version in scope keeps the verdict it was given, which
     nothing new can change: a content verdict changes only when a reference resolves
     (the re-judged ones), and a copy judged a duplicate stays one (rows are only ever
-    added before it), so a version that is still the first copy was judged on its
-    content. The call block gets `(versions, new_only)`: `new_only` when `versions`
+    added to its group of identical payloads, so its copy number never falls), so a
+    version that is still the first copy was judged on its content. The call block gets `(versions, new_only)`: `new_only` when `versions`
     holds only rows stamped after this model's newest stamp.
 -#}
 {% macro classify_versions(parsed_model, id_column, columns, rejudged=[], rejudge_when=none) %}

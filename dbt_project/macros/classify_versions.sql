@@ -8,7 +8,7 @@
     copy counts); then the entity's content rules, which a model gives as a call block
     `{% call(versions) classify_versions(...) %}`: a select of (row_key, content_reason)
     over the rows of the CTE named `versions`. `columns` are the entity's columns to
-    carry (SQL expressions over the parsed row).
+    carry (SQL expressions over the parsed row, `expression as name` or a column name).
 
     Incremental (macros/incremental.sql): a run re-judges, and the model writes again,
     every version of each id that has new parsed rows (whether a row is a
@@ -29,9 +29,17 @@
 -#}
 {% macro classify_versions(parsed_model, id_column, columns, rejudged=[], rejudge_when=none) %}
 {#- The parsed model is read where it is used, never through a CTE: a CTE used twice is
-    materialized whole by DuckDB (the whole history, payloads included), where a
-    direct read scans only the row groups the filters and joins select. -#}
+    materialized whole by DuckDB (the whole history in a first build), where a direct
+    read scans only the row groups the filters and joins select. `versions` is such a
+    CTE, so it carries only the columns judged or kept: never the payload (copies are
+    told by its digest, payload_hash); the quarantine views take the payload text
+    from the parsed model. -#}
 {%- set parsed = ref(parsed_model) -%}
+{%- set version_columns -%}
+    parsed.row_key, parsed.load_label, parsed.loaded_at, parsed.copy_in_load, parsed.payload_hash,
+    parsed.{{ id_column }}, parsed.updated_at, parsed.parse_reason, parsed._stamp
+    {%- for column in columns %}, {{ column }}{% endfor %}
+{%- endset -%}
 with
 
 {% if is_incremental() %}
@@ -50,9 +58,9 @@ set_aside as (
     -- has a clean version stamped since this model's last run (`rejudge_when`: one
     -- condition per kind of reference, over this model's rows; a clean id never
     -- becomes unclean, so the others keep theirs). A union, not an OR: see `versions`;
-    -- `union all`, as a distinct union reads every column (payload_text) to compare
-    -- rows. A version named twice is harmless: only the ids of verdicts that change
-    -- are taken from here, and `versions` makes them distinct.
+    -- `union all`, as a distinct union reads every column to compare rows. A version
+    -- named twice is harmless: only the ids of verdicts that change are taken from
+    -- here, and `versions` makes them distinct.
     {%- for condition in rejudge_when or ['1 = 1'] %}
     select * from {{ this }}
     where reason is not null  -- implied by the next line, but a static filter: see versions
@@ -95,19 +103,19 @@ versions as (
     -- every version of each id in scope, and the new rows without an id (which have
     -- no other versions). A union, not `id in (...) or ...`: StarRocks 3.5 plans an
     -- OR of IN-subqueries as a nested-loop join.
-    select parsed.*
+    select {{ version_columns }}
     from {{ parsed }} as parsed
     inner join scope_ids
         on parsed.{{ id_column }} = scope_ids.{{ id_column }}
-    -- True of every joined row, but a static filter: with one, DuckDB reads the wide
-    -- columns (payload_text) of the matching rows only; with the join's dynamic filter
-    -- alone it reads them for the whole history (x4 at 10M orders).
+    -- True of every joined row, but a static filter: with one, DuckDB reads the other
+    -- columns of the matching rows only; with the join's dynamic filter alone it reads
+    -- them for the whole history (x4 at 10M orders).
     where parsed.{{ id_column }} is not null
     union all
-    select *
-    from {{ parsed }}
-    where {{ id_column }} is null
-        and {{ stamped_after_this() }}
+    select {{ version_columns }}
+    from {{ parsed }} as parsed
+    where parsed.{{ id_column }} is null
+        and parsed.{{ stamped_after_this() }}
 
 ),
 {% if caller is defined %}
@@ -146,7 +154,7 @@ content as (
 {% else %}
 versions as (
 
-    select * from {{ parsed }}
+    select {{ version_columns }} from {{ parsed }} as parsed
 
 ),
 
@@ -165,7 +173,7 @@ numbered as (
     select
         *,
         row_number() over (
-            partition by payload_text
+            partition by payload_hash
             order by loaded_at, load_label, copy_in_load
         ) as copy_number
     from versions
@@ -210,10 +218,9 @@ final as (
         judged.row_key,
         judged.load_label,
         judged.loaded_at,
-        judged.payload_text,
         judged.{{ id_column }},
         {%- for column in columns %}
-        {{ column }},
+        judged.{{ column.split(' as ')[-1] | trim }},
         {%- endfor %}
         judged.updated_at,
         judged.reason,
@@ -233,8 +240,10 @@ select * from final
     reason. A view: a row's verdict can change (a customer that arrives later clears an
     order; a copy loaded late with an earlier loaded_at makes a row the duplicate), so
     this is never a second copy that could drift. -#}
-{% macro quarantined_rows(classified_model) %}
-select load_label, loaded_at, reason, payload_text
-from {{ ref(classified_model) }}
-where reason is not null
+{% macro quarantined_rows(classified_model, parsed_model) %}
+select classified.load_label, classified.loaded_at, classified.reason, parsed.payload_text
+from {{ ref(classified_model) }} as classified
+inner join {{ ref(parsed_model) }} as parsed
+    on classified.row_key = parsed.row_key
+where classified.reason is not null
 {% endmacro %}

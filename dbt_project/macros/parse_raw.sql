@@ -8,6 +8,7 @@
     gets the same around them:
       row_key        one raw row: its load, its payload, which identical copy in the load
       load_label, loaded_at, payload_text (and `payload` itself with keep_payload),
+      payload_hash   the payload text's digest: identical payloads share it (copies)
       is_object
       <id_column>    the entity's id
       updated_at     the version's time (UTC)
@@ -38,6 +39,7 @@ parsed as (
         payload,
         {%- endif %}
         {{ json_text('payload') }} as payload_text,
+        {{ text_hash(json_text('payload')) }} as payload_hash,
         {{ json_is_object('payload') }} as is_object,
         {{ cast_or_null(json_str('payload', id_column), 'bigint') }} as {{ id_column }},
         {{ caller() | trim | indent(8) }},
@@ -51,7 +53,7 @@ numbered as (
     select
         *,
         row_number() over (
-            partition by load_label, payload_text order by loaded_at
+            partition by load_label, payload_hash order by loaded_at
         ) as copy_in_load
     from parsed
 

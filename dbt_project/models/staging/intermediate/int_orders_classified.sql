@@ -35,17 +35,15 @@
             max(case when clean_products.product_id is null then 1 else 0 end)
                 as has_unknown_product
         from {{ ref('int_order_items') }} as items
-        inner join {{ versions }}
-            on items.row_key = {{ versions }}.row_key
         left join (
             select product_id from {{ ref('int_products_classified') }} where is_latest_version
         ) as clean_products
             on items.product_id = clean_products.product_id
-        where items.row_key is not null  -- a static filter: see classify_versions' versions
         {%- if is_incremental() %}
-            -- static filters too, which skip the history: the orders in scope, and
-            -- for new versions the items unnested with them
-            and items.order_id in (select order_id from {{ versions }})
+        -- Static filters, which skip the history: the orders in scope, and for new
+        -- versions the items unnested with them. Items of other versions of these
+        -- orders make groups that the left join below leaves out.
+        where items.order_id in (select order_id from {{ versions }})
             {%- if new_only %}
             and items.{{ stamped_after_this() }}
             {%- endif %}

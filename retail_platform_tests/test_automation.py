@@ -4,6 +4,7 @@ from dagster import (
     AssetCheckKey,
     AssetKey,
     AssetMaterialization,
+    Definitions,
     SensorResult,
     build_sensor_context,
     evaluate_automation_conditions,
@@ -18,7 +19,9 @@ from retail_platform.simulator.runner import BatchSizes, run_batch
 def observe(warehouse, instance):
     """One look of the `check_sources` sensor, its observations logged as the daemon logs them."""
     result = check_sources_sensor(
-        build_sensor_context(instance=instance, resources={"warehouse": warehouse})
+        build_sensor_context(
+            instance=instance, definitions=Definitions(resources={"warehouse": warehouse})
+        )
     )
     assert isinstance(result, SensorResult) and result.asset_events
     for event in result.asset_events:

@@ -16,6 +16,7 @@ from dagster import (
     AssetCheckSpec,
     DagsterInstance,
     DagsterRunStatus,
+    Definitions,
     MaterializeResult,
     SkipReason,
     asset,
@@ -34,7 +35,11 @@ ROOT = Path(__file__).resolve().parents[1]
 def look(instance, warehouse, cursor=None):
     """One tick of the `check_sources` sensor; its observations logged as the daemon does."""
     result = check_sources_sensor(
-        build_sensor_context(instance=instance, resources={"warehouse": warehouse}, cursor=cursor)
+        build_sensor_context(
+            instance=instance,
+            definitions=Definitions(resources={"warehouse": warehouse}),
+            cursor=cursor,
+        )
     )
     for event in getattr(result, "asset_events", None) or []:
         instance.report_runless_asset_event(event)
@@ -67,6 +72,28 @@ def test_the_look_observes_only_tables_that_changed(warehouse, instance):
     warehouse.query("create or replace table staging.scratch as select 1 as x")
     third = look(instance, warehouse, second.cursor)
     assert observed(third) == [] and third.cursor != second.cursor
+
+
+def test_a_look_at_an_unchanged_warehouse_loads_no_instance(warehouse, tmp_path, monkeypatch):
+    """The look ticks every few seconds in the code server, and loading the instance from
+    its storage costs more than the look itself: a tick with nothing written loads none."""
+    run_batch(warehouse, sizes=BatchSizes(5, 2, 10), dirty_rate=0)
+    loaded = []
+    from_ref = DagsterInstance.from_ref
+    monkeypatch.setattr(
+        DagsterInstance, "from_ref", staticmethod(lambda ref: loaded.append(ref) or from_ref(ref))
+    )
+    defs = Definitions(resources={"warehouse": warehouse})
+    with DagsterInstance.local_temp(str(tmp_path)) as instance:
+        ref = instance.get_ref()
+        with build_sensor_context(instance_ref=ref, definitions=defs) as context:
+            first = check_sources_sensor(context)
+        assert len(first.asset_events) == 3 and len(loaded) == 1  # it asked what Dagster knows
+        with build_sensor_context(
+            instance_ref=ref, definitions=defs, cursor=first.cursor
+        ) as context:
+            again = check_sources_sensor(context)
+        assert again.skip_message.startswith("nothing written") and len(loaded) == 1
 
 
 def test_the_look_skips_while_another_process_holds_the_file(warehouse, instance):

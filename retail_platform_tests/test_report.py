@@ -15,6 +15,7 @@ import pytest
 from dagster import (
     AssetKey,
     DagsterInstance,
+    Definitions,
     SensorResult,
     build_sensor_context,
     evaluate_automation_conditions,
@@ -88,7 +89,9 @@ def test_a_reported_batch_is_requested_with_no_look(webserver, warehouse):
             assert record.asset_observation.data_version == warehouse.observe(table).data_version
         # The look has nothing to add (the file changed, so it looked).
         look = check_sources_sensor(
-            build_sensor_context(instance=instance, resources={"warehouse": warehouse})
+            build_sensor_context(
+                instance=instance, definitions=Definitions(resources={"warehouse": warehouse})
+            )
         )
         assert isinstance(look, SensorResult) and not look.asset_events
         after = evaluate_automation_conditions(defs=defs, instance=instance, cursor=start.cursor)

@@ -1,6 +1,7 @@
 """The marts equal an independent pandas computation from the raw payloads."""
 
 import logging
+from collections import Counter
 from decimal import Decimal
 
 import pandas as pd
@@ -223,6 +224,10 @@ def test_high_dirty_rate_marts_stay_clean_and_faults_are_quarantined(warehouse, 
             f"select reason, count(*) from staging.quarantine_{entity} group by reason"
         )
         assert dict(rows) == want.quarantine_counts[entity], entity
+        # each with the text its writer sent
+        rows = warehouse.query(f"select reason, payload_text from staging.quarantine_{entity}")
+        got = Counter((reason, truth.payload_key(text)) for reason, text in rows)
+        assert got == want.quarantined[entity], entity
     # The quarantine checks show the counts by reason and warn above the share limit.
     evaluations = run_quarantine_checks(warehouse, instance)
     for entity in ("customers", "products", "orders"):

@@ -8,6 +8,7 @@ row with what this computes from the same raw rows.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -62,6 +63,17 @@ def _parse(text: str) -> object:
         return text
 
 
+def payload_key(text: str | None) -> str | None:
+    """A payload as written, whatever text form the warehouse gives it: an object's keys
+    and values, or a malformed payload's own text."""
+    if text is None:
+        return None
+    doc = _parse(text)
+    while isinstance(doc, str) and doc != text:  # a JSON string holding the raw text
+        text, doc = doc, _parse(doc)
+    return json.dumps(doc, sort_keys=True) if isinstance(doc, dict) else text
+
+
 def raw_frame(rows: list[tuple]) -> pd.DataFrame:
     """(load_label, loaded_at, payload_text) rows -> frame with the parsed payload."""
     frame = pd.DataFrame(rows, columns=["load_label", "loaded_at", "payload_text"])
@@ -97,6 +109,8 @@ class Truth:
     fact_daily_sales: pd.DataFrame
     stg_orders: pd.DataFrame
     quarantine_counts: dict[str, dict[str, int]]
+    # (reason, payload text) of every row set aside, per entity
+    quarantined: dict[str, Counter]
     # distinct orders sold per order_date (an order may hold several products)
     orders_per_day: dict
 
@@ -191,9 +205,11 @@ def compute(customers: pd.DataFrame, products: pd.DataFrame, orders: pd.DataFram
         )
         .sort_values(["order_date", "product_id"])
     )
-    counts = {
-        name: frame.reason.dropna().value_counts().to_dict()
-        for name, frame in (("customers", customers), ("products", products), ("orders", orders))
+    entities = (("customers", customers), ("products", products), ("orders", orders))
+    counts = {name: frame.reason.dropna().value_counts().to_dict() for name, frame in entities}
+    quarantined = {
+        name: Counter(zip(aside.reason, map(payload_key, aside.payload_text), strict=True))
+        for name, aside in ((name, frame[frame.reason.notna()]) for name, frame in entities)
     }
     return Truth(
         dim_customers.reset_index(drop=True),
@@ -203,5 +219,6 @@ def compute(customers: pd.DataFrame, products: pd.DataFrame, orders: pd.DataFram
             drop=True
         ),
         counts,
+        quarantined,
         items.groupby("order_date").order_id.nunique().to_dict(),
     )

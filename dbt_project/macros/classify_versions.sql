@@ -31,9 +31,9 @@
 {#- The parsed model is read where it is used, never through a CTE: a CTE used twice is
     materialized whole by DuckDB (the whole history in a first build), where a direct
     read scans only the row groups the filters and joins select. `versions` is such a
-    CTE, so it carries only the columns judged or kept: never the payload (copies are
-    told by its digest, payload_hash); the quarantine views take the payload text
-    from the parsed model. -#}
+    CTE, so it carries only the columns judged or kept, never the payload: copies are
+    told by its digest (payload_hash), and the text of the rows set aside is read at
+    the end (`set_aside_text`). -#}
 {%- set parsed = ref(parsed_model) -%}
 {%- set version_columns -%}
     parsed.row_key, parsed.load_label, parsed.loaded_at, parsed.copy_in_load, parsed.payload_hash,
@@ -212,12 +212,34 @@ latest_clean as (
 
 ),
 
+set_aside_text as (
+
+    -- The payload text of the rows set aside, which the quarantine views show, read
+    -- for those rows only: carried through `versions`, it was sorted with every row
+    -- by the windows above (a first build at 10M orders took twice as long).
+    select parsed.row_key, parsed.payload_text
+    from {{ parsed }} as parsed
+    inner join (select row_key from judged where reason is not null) as set_aside_rows
+        on parsed.row_key = set_aside_rows.row_key
+    {%- if is_incremental() %}
+    -- static filters, as in `versions`; rows without an id are all set aside
+    where parsed.{{ id_column }} in (select {{ id_column }} from scope_ids)
+    union all
+    select parsed.row_key, parsed.payload_text
+    from {{ parsed }} as parsed
+    where parsed.{{ id_column }} is null
+        and parsed.{{ stamped_after_this() }}
+    {%- endif %}
+
+),
+
 final as (
 
     select
         judged.row_key,
         judged.load_label,
         judged.loaded_at,
+        set_aside_text.payload_text,
         judged.{{ id_column }},
         {%- for column in columns %}
         judged.{{ column.split(' as ')[-1] | trim }},
@@ -229,6 +251,8 @@ final as (
     from judged
     left join latest_clean
         on judged.row_key = latest_clean.row_key
+    left join set_aside_text
+        on judged.row_key = set_aside_text.row_key
 
 )
 
@@ -240,10 +264,8 @@ select * from final
     reason. A view: a row's verdict can change (a customer that arrives later clears an
     order; a copy loaded late with an earlier loaded_at makes a row the duplicate), so
     this is never a second copy that could drift. -#}
-{% macro quarantined_rows(classified_model, parsed_model) %}
-select classified.load_label, classified.loaded_at, classified.reason, parsed.payload_text
-from {{ ref(classified_model) }} as classified
-inner join {{ ref(parsed_model) }} as parsed
-    on classified.row_key = parsed.row_key
-where classified.reason is not null
+{% macro quarantined_rows(classified_model) %}
+select load_label, loaded_at, reason, payload_text
+from {{ ref(classified_model) }}
+where reason is not null
 {% endmacro %}

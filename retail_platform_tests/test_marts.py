@@ -89,6 +89,7 @@ def compare_marts(warehouse) -> truth.Truth:
         ("marts.dim_customers", want.dim_customers, "customer_id"),
         ("marts.dim_products", want.dim_products, "product_id"),
         ("marts.fact_daily_sales", want.fact_daily_sales, "order_date, product_id"),
+        ("staging.stg_order_items", want.stg_order_items, "order_id, line_number"),
     ):
         assert_same(actual(warehouse, table, list(frame.columns), order_by), frame)
     return want

@@ -108,6 +108,8 @@ class Truth:
     dim_products: pd.DataFrame
     fact_daily_sales: pd.DataFrame
     stg_orders: pd.DataFrame
+    # each latest clean order's items, numbered from 1 in the payload's order
+    stg_order_items: pd.DataFrame
     quarantine_counts: dict[str, dict[str, int]]
     # (reason, payload text) of every row set aside, per entity
     quarantined: dict[str, Counter]
@@ -180,6 +182,14 @@ def compute(customers: pd.DataFrame, products: pd.DataFrame, orders: pd.DataFram
     latest = _latest(clean_o, "order_id")
     assert set(latest.status) <= STATUSES, set(latest.status) - STATUSES
 
+    order_items = pd.DataFrame(
+        [
+            (o.order_id, n, _int(i["product_id"]), _int(i["quantity"]), _money(i["unit_price"]))
+            for o in latest.sort_values("order_id").itertuples()
+            for n, i in enumerate(o.doc["items"], start=1)
+        ],
+        columns=["order_id", "line_number", "product_id", "quantity", "unit_price"],
+    )
     sold = latest[latest.status != "cancelled"]
     lines = [
         (
@@ -218,6 +228,7 @@ def compute(customers: pd.DataFrame, products: pd.DataFrame, orders: pd.DataFram
         latest[["order_id", "customer_id", "status", "order_ts", "updated_at"]].reset_index(
             drop=True
         ),
+        order_items,
         counts,
         quarantined,
         items.groupby("order_date").order_id.nunique().to_dict(),

@@ -215,20 +215,40 @@ latest_clean as (
 set_aside_text as (
 
     -- The payload text of the rows set aside, which the quarantine views show, read
-    -- for those rows only: carried through `versions`, it was sorted with every row
-    -- by the windows above (a first build at 10M orders took twice as long).
+    -- apart: carried through `versions`, it was sorted with every row by the windows
+    -- above (a first build at 10M orders took twice as long). `final` keeps it for the
+    -- rows set aside only.
+    {%- if is_incremental() %}
+    -- New rows: their row groups only, by stamp.
+    select parsed.row_key, parsed.payload_text
+    from {{ parsed }} as parsed
+    where parsed.{{ stamped_after_this() }}
+    union all
+    -- Older versions already set aside: the text this model kept.
+    select earlier.row_key, earlier.payload_text
+    from {{ this }} as earlier
+    where earlier.reason is not null
+        and earlier.{{ id_column }} in (select {{ id_column }} from scope_ids)
+    union all
+    -- Older clean versions set aside only now (a copy loaded late, with an earlier
+    -- loaded_at): rare, found by row_key.
+    select parsed.row_key, parsed.payload_text
+    from {{ parsed }} as parsed
+    inner join (
+        select judged.row_key
+        from judged
+        inner join {{ this }} as earlier
+            on judged.row_key = earlier.row_key
+        where judged.reason is not null
+            and earlier.reason is null
+            and earlier.{{ id_column }} in (select {{ id_column }} from scope_ids)
+    ) as newly_set_aside
+        on parsed.row_key = newly_set_aside.row_key
+    {%- else %}
     select parsed.row_key, parsed.payload_text
     from {{ parsed }} as parsed
     inner join (select row_key from judged where reason is not null) as set_aside_rows
         on parsed.row_key = set_aside_rows.row_key
-    {%- if is_incremental() %}
-    -- static filters, as in `versions`; rows without an id are all set aside
-    where parsed.{{ id_column }} in (select {{ id_column }} from scope_ids)
-    union all
-    select parsed.row_key, parsed.payload_text
-    from {{ parsed }} as parsed
-    where parsed.{{ id_column }} is null
-        and parsed.{{ stamped_after_this() }}
     {%- endif %}
 
 ),
@@ -239,7 +259,7 @@ final as (
         judged.row_key,
         judged.load_label,
         judged.loaded_at,
-        set_aside_text.payload_text,
+        case when judged.reason is not null then set_aside_text.payload_text end as payload_text,
         judged.{{ id_column }},
         {%- for column in columns %}
         judged.{{ column.split(' as ')[-1] | trim }},

@@ -24,8 +24,9 @@
     nothing new can change: a content verdict changes only when a reference resolves
     (the re-judged ones), and a copy judged a duplicate stays one (rows are only ever
     added to its group of identical payloads, so its copy number never falls), so a
-    version that is still the first copy was judged on its content. The call block gets `(versions, new_only)`: `new_only` when `versions`
-    holds only rows stamped after this model's newest stamp.
+    version that is still the first copy was judged on its content. The call block
+    gets `(versions, new_only)`: `new_only` when `versions` holds only rows stamped
+    after this model's newest stamp.
 -#}
 {% macro classify_versions(parsed_model, id_column, columns, rejudged=[], rejudge_when=none) %}
 {#- The parsed model is read where it is used, never through a CTE: a CTE used twice is
@@ -118,6 +119,16 @@ versions as (
         and parsed.{{ stamped_after_this() }}
 
 ),
+
+earlier as (
+
+    -- this model's rows of the ids in scope: the verdicts they were given, and the
+    -- text kept for those set aside (a static filter on the id, as in `versions`)
+    select row_key, reason, payload_text
+    from {{ this }}
+    where {{ id_column }} in (select {{ id_column }} from scope_ids)
+
+),
 {% if caller is defined %}
 new_versions as (
 
@@ -141,13 +152,11 @@ content as (
         {%- else %}
         earlier.reason as content_reason
         {%- endif %}
-    from {{ this }} as earlier
+    from earlier
     {%- if rejudged %}
     left join set_aside_content
         on earlier.row_key = set_aside_content.row_key
     {%- endif %}
-    -- a static filter on the id, as in `versions`
-    where earlier.{{ id_column }} in (select {{ id_column }} from scope_ids)
 
 ),
 {% endif %}
@@ -225,10 +234,7 @@ set_aside_text as (
     where parsed.{{ stamped_after_this() }}
     union all
     -- Older versions already set aside: the text this model kept.
-    select earlier.row_key, earlier.payload_text
-    from {{ this }} as earlier
-    where earlier.reason is not null
-        and earlier.{{ id_column }} in (select {{ id_column }} from scope_ids)
+    select row_key, payload_text from earlier where reason is not null
     union all
     -- Older clean versions set aside only now (a copy loaded late, with an earlier
     -- loaded_at): rare, found by row_key.
@@ -237,11 +243,10 @@ set_aside_text as (
     inner join (
         select judged.row_key
         from judged
-        inner join {{ this }} as earlier
+        inner join earlier
             on judged.row_key = earlier.row_key
         where judged.reason is not null
             and earlier.reason is null
-            and earlier.{{ id_column }} in (select {{ id_column }} from scope_ids)
     ) as newly_set_aside
         on parsed.row_key = newly_set_aside.row_key
     {%- else %}

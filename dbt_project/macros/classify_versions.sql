@@ -225,11 +225,12 @@ set_aside_text as (
 
     -- The payload text of the rows set aside, which the quarantine views show, read
     -- apart: carried through `versions`, it was sorted with every row by the windows
-    -- above (a first build at 10M orders took twice as long). `final` keeps it for the
-    -- rows set aside only.
+    -- above (a first build at 10M orders took twice as long). The parsed models keep
+    -- the payload as loaded; only these rows are turned into text, and `final` keeps
+    -- it for them only.
     {%- if is_incremental() %}
     -- New rows: their row groups only, by stamp.
-    select parsed.row_key, parsed.payload_text
+    select parsed.row_key, {{ json_text('parsed.payload') }} as payload_text
     from {{ parsed }} as parsed
     where parsed.{{ stamped_after_this() }}
     union all
@@ -238,7 +239,7 @@ set_aside_text as (
     union all
     -- Older clean versions set aside only now (a copy loaded late, with an earlier
     -- loaded_at): rare, found by row_key.
-    select parsed.row_key, parsed.payload_text
+    select parsed.row_key, {{ json_text('parsed.payload') }} as payload_text
     from {{ parsed }} as parsed
     inner join (
         select judged.row_key
@@ -250,7 +251,7 @@ set_aside_text as (
     ) as newly_set_aside
         on parsed.row_key = newly_set_aside.row_key
     {%- else %}
-    select parsed.row_key, parsed.payload_text
+    select parsed.row_key, {{ json_text('parsed.payload') }} as payload_text
     from {{ parsed }} as parsed
     inner join (select row_key from judged where reason is not null) as set_aside_rows
         on parsed.row_key = set_aside_rows.row_key

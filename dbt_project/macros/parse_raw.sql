@@ -7,8 +7,11 @@
     `payload`, e.g. `trim({{ json_str('payload', 'city') }}) as city`. Every entity
     gets the same around them:
       row_key        one raw row: its load, its payload, which identical copy in the load
-      load_label, loaded_at, payload_text (and `payload` itself with keep_payload),
-      payload_hash   the payload text's digest: identical payloads share it (copies)
+      load_label, loaded_at, payload (as loaded; read again for order items, and for
+                     the text of the rows set aside)
+      payload_hash   the digest of the payload as loaded: identical payloads share it
+                     (copies). Digested as stored, not as parsed text: no JSON parse,
+                     and copies are byte-identical loads, as the data contract says.
       is_object
       <id_column>    the entity's id
       updated_at     the version's time (UTC)
@@ -17,12 +20,16 @@
                      (`malformed_json`, `missing_id`), null when it parsed
       _stamp         the run that parsed it
 -#}
-{% macro parse_raw(raw_table, id_column, keep_payload=false) %}
+{% macro parse_raw(raw_table, id_column) %}
 with
 
 source as (
 
-    select load_label, loaded_at, payload
+    select
+        load_label,
+        loaded_at,
+        payload,
+        {{ text_hash('cast(payload as varchar)') }} as payload_hash
     from {{ source('raw', raw_table) }}
     {% if is_incremental() %}
     where {{ loads_not_in_this(source('raw', raw_table)) }}
@@ -30,46 +37,41 @@ source as (
 
 ),
 
-parsed as (
-
-    select
-        load_label,
-        loaded_at,
-        {%- if keep_payload %}
-        payload,
-        {%- endif %}
-        {{ json_text('payload') }} as payload_text,
-        {{ text_hash(json_text('payload')) }} as payload_hash,
-        {{ json_is_object('payload') }} as is_object,
-        {{ cast_or_null(json_str('payload', id_column), 'bigint') }} as {{ id_column }},
-        {{ caller() | trim | indent(8) }},
-        {{ parse_utc_ts(json_str('payload', 'updated_at')) }} as updated_at
-    from source
-
-),
-
 numbered as (
 
+    -- before parsing: the window sorts every column it carries
     select
         *,
         row_number() over (
             partition by load_label, payload_hash order by loaded_at
         ) as copy_in_load
-    from parsed
+    from source
+
+),
+
+parsed as (
+
+    select
+        *,
+        {{ json_is_object('payload') }} as is_object,
+        {{ cast_or_null(json_str('payload', id_column), 'bigint') }} as {{ id_column }},
+        {{ caller() | trim | indent(8) }},
+        {{ parse_utc_ts(json_str('payload', 'updated_at')) }} as updated_at
+    from numbered
 
 ),
 
 final as (
 
     select
-        md5(concat(load_label, '|', coalesce(payload_text, ''), '|', cast(copy_in_load as varchar))) as row_key,
+        md5(concat(load_label, '|', cast(payload as varchar), '|', cast(copy_in_load as varchar))) as row_key,
         *,
         case
             when not is_object then 'malformed_json'
             when {{ id_column }} is null then 'missing_id'
         end as parse_reason,
         {{ run_stamp() }} as _stamp
-    from numbered
+    from parsed
 
 )
 

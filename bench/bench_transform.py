@@ -13,7 +13,7 @@ Builds run as Dagster runs them (`--log-format json`), so each model reports its
 count, column types and (the fact) daily figures from a post-hook
 (macros/dagster_metadata.sql). What that metadata adds to a build is measured apart on
 each history: no-op builds with the reports and without them (RETAIL_DBT_REPORTS=off),
-five of each alternately, difference of the fastest; plus publishing the marts for readers,
+five of each alternately, difference of the fastest, unresolved when the no-op builds vary by more than the target; plus publishing the marts for readers,
 the one step left after dbt exits (assets/dbt_metadata.py). Target: under 0.5 s at 10M
 orders. Each build's peak RSS is reported (target: under 2 GiB in the incremental one).
 
@@ -139,15 +139,16 @@ def publish_marts(warehouse: DuckDBWarehouse, work: Path) -> float:
     return time.perf_counter() - started
 
 
-def time_reports(db: Path, work: Path) -> float:
+def time_reports(db: Path, work: Path) -> tuple[float, float]:
     """Seconds the metadata reports add to a build: no-op builds with and without them,
     alternately, both logging JSON as Dagster runs dbt; the fastest of each (the noise
-    of this machine only ever adds, and is as large as the difference)."""
+    of this machine only ever adds, and is as large as the difference). Also the spread
+    of the builds without reports: a difference smaller than that measures nothing."""
     walls: dict[bool, list[float]] = {True: [], False: []}
     for _ in range(REPORT_TRIES):
         for reports in (True, False):
             walls[reports].append(dbt_build(db, work, reports)[0])
-    return min(walls[True]) - min(walls[False])
+    return min(walls[True]) - min(walls[False]), max(walls[False]) - min(walls[False])
 
 
 def load_history(warehouse: DuckDBWarehouse, orders: int, batch: int) -> float:
@@ -186,6 +187,7 @@ def main() -> int:
         workdir.mkdir(parents=True, exist_ok=True)
         results: dict[int, tuple[float, float | None]] = {}
         metadata_seconds: dict[int, tuple[float, float]] = {}
+        report_noise: dict[int, float] = {}
         peaks: dict[int, float] = {}
         for history in args.histories:
             work = workdir / f"history_{history}"
@@ -215,11 +217,13 @@ def main() -> int:
             print(f"  slowest nodes: {nodes}", flush=True)
             own_text = f"{own:.2f} s" if own is not None else "n/a"
             publication = publish_marts(warehouse, work)
-            metadata_seconds[history] = added, publication = time_reports(db, work), publication
+            added, report_noise[history] = time_reports(db, work)
+            metadata_seconds[history] = added, publication
             print(
                 f"history {history:>9,} orders: + {args.batch:,}-order batch, "
                 f"dbt build {wall:6.2f} s wall (dbt's own: {own_text}); metadata reports "
-                f"add {added:.2f} s, publishing the marts {publication:.2f} s; "
+                f"add {added:.2f} s (no-op builds vary by {report_noise[history]:.2f} s), "
+                f"publishing the marts {publication:.2f} s; "
                 f"dbt's peak RSS {peaks[history]:,.0f} MiB",
                 flush=True,
             )
@@ -236,6 +240,9 @@ def main() -> int:
         )
     seconds = sum(metadata_seconds[large])
     metadata_verdict = "PASS" if seconds <= TARGET_METADATA_SECONDS else "FAIL"
+    if report_noise[large] > TARGET_METADATA_SECONDS:
+        # the noise swamps the target: neither a pass nor a fail was measured
+        metadata_verdict = f"UNRESOLVED (no-op builds vary by {report_noise[large]:.2f} s)"
     print(
         f"metadata (reports + publication) of a dbt build at {large:,} orders: {seconds:.2f} s  "
         f"target <= {TARGET_METADATA_SECONDS:g} s: {metadata_verdict}"

@@ -13,9 +13,10 @@ Builds run as Dagster runs them (`--log-format json`), so each model reports its
 count, column types and (the fact) daily figures from a post-hook
 (macros/dagster_metadata.sql). What that metadata adds to a build is measured apart on
 each history: no-op builds with the reports and without them (RETAIL_DBT_REPORTS=off),
-five of each alternately, difference of the fastest, unresolved when the no-op builds vary by more than the target; plus publishing the marts for readers,
-the one step left after dbt exits (assets/dbt_metadata.py). Target: under 0.5 s at 10M
-orders. Each build's peak RSS is reported (target: under 2 GiB in the incremental one).
+five of each alternately, difference of the fastest (unresolved when the no-op builds
+vary by more than the target); plus publishing the marts for readers, the one step left
+after dbt exits (assets/dbt_metadata.py). Target: under 0.5 s at 10M orders. Each
+build's peak RSS is reported (target: under 2 GiB in the incremental one).
 
     .venv/bin/python bench/bench_transform.py [--histories 100000 10000000] [--batch 10000]
 """

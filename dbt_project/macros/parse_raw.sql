@@ -10,8 +10,8 @@
       load_label, loaded_at, payload (as loaded; read again for order items, and for
                      the text of the rows set aside)
       payload_hash   the digest of the payload as loaded: identical payloads share it
-                     (copies). Digested as stored, not as parsed text: no JSON parse,
-                     and copies are byte-identical loads, as the data contract says.
+                     (copies). Digested as stored, not as parsed text: no JSON parse;
+                     a copy is the same payload loaded again (docs/data_contract.md).
       is_object
       <id_column>    the entity's id
       updated_at     the version's time (UTC)

@@ -64,7 +64,9 @@ parsed as (
 final as (
 
     select
-        md5(concat(load_label, '|', cast(payload as varchar), '|', cast(copy_in_load as varchar))) as row_key,
+        -- Over the stored text, not payload_hash (DuckDB's md5_number is a UHUGEINT,
+        -- very slow to cast to text); coalesced, as StarRocks's concat with a NULL is NULL.
+        md5(concat(load_label, '|', coalesce(cast(payload as varchar), ''), '|', cast(copy_in_load as varchar))) as row_key,
         *,
         case
             when not is_object then 'malformed_json'

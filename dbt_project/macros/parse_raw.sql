@@ -21,31 +21,55 @@
       _stamp         the run that parsed it
 -#}
 {% macro parse_raw(raw_table, id_column) %}
+{#- The raw rows taken in, as a subquery read where it is used: a CTE used twice is
+    materialized whole by DuckDB (every payload, in a first build). -#}
+{%- set new_loads = loads_not_in_this(source('raw', raw_table)) if is_incremental() else none -%}
+{%- set source_rows -%}
+    (
+        select
+            load_label,
+            loaded_at,
+            payload,
+            {{ text_hash('cast(payload as varchar)') }} as payload_hash
+        from {{ source('raw', raw_table) }}
+        {%- if new_loads %}
+        where {{ new_loads }}
+        {%- endif %}
+    ) as source
+{%- endset -%}
 with
 
-source as (
+repeated as (
 
-    select
-        load_label,
-        loaded_at,
-        payload,
-        {{ text_hash('cast(payload as varchar)') }} as payload_hash
-    from {{ source('raw', raw_table) }}
-    {% if is_incremental() %}
-    where {{ loads_not_in_this(source('raw', raw_table)) }}
-    {% endif %}
+    -- the payloads a load holds more than once: the only rows that need numbering
+    select load_label, payload_hash
+    from {{ source_rows }}
+    group by load_label, payload_hash
+    having count(*) > 1
 
 ),
 
 numbered as (
 
-    -- before parsing: the window sorts every column it carries
+    -- Only the repeated payloads go through the window: it sorts what it numbers, and
+    -- the rest keep the order they were loaded in, so the row groups' min/max of an id
+    -- stay narrow and a later filter on the ids of a batch skips the history.
+    select source.*, 1 as copy_in_load
+    from {{ source_rows }}
+    left join repeated
+        on source.load_label = repeated.load_label
+        and source.payload_hash = repeated.payload_hash
+    where repeated.payload_hash is null
+    union all
     select
-        *,
+        source.*,
         row_number() over (
-            partition by load_label, payload_hash order by loaded_at
+            partition by source.load_label, source.payload_hash order by source.loaded_at
         ) as copy_in_load
-    from source
+    from {{ source_rows }}
+    inner join repeated
+        on source.load_label = repeated.load_label
+        and source.payload_hash = repeated.payload_hash
 
 ),
 

@@ -10,27 +10,31 @@
     by hand, dbt prints nothing more and asks nothing more.
 #}
 
-{#- Off with RETAIL_DBT_REPORTS=off (bench/bench_transform.py measures what they cost).
-    Read only when a model runs (`execute`), so dbt's partial parsing never tracks it. -#}
+{#- Read only when a model runs (`execute`), so dbt's partial parsing never tracks it. -#}
 {% macro reports_wanted() %}
-    {{- return(execute and flags.LOG_FORMAT == 'json' and env_var('RETAIL_DBT_REPORTS', 'on') != 'off') -}}
+    {{- return(execute and flags.LOG_FORMAT == 'json') -}}
 {% endmacro %}
 
-{% macro report_to_dagster(report) %}
+{#- `started`: when the report began. Each report says how long it took (`seconds`,
+    its queries included): bench/bench_transform.py sums them in the very build it
+    times; Dagster's metadata leaves them out. -#}
+{% macro report_to_dagster(report, started) %}
     {%- set message = {'unique_id': model.unique_id} -%}
     {%- do message.update(report) -%}
+    {%- do message.update({'seconds': (modules.datetime.datetime.now() - started).total_seconds()}) -%}
     {{- log('dagster_metadata ' ~ tojson(message), info=True) -}}
 {% endmacro %}
 
 {# Every model: its rows and its columns with their warehouse types. #}
 {% macro report_relation() %}
     {%- if reports_wanted() -%}
+        {%- set started = modules.datetime.datetime.now() -%}
         {%- set rows = run_query('select count(*) from ' ~ this).columns[0].values()[0] -%}
         {%- set columns = [] -%}
         {%- for column in adapter.get_columns_in_relation(this) -%}
             {%- do columns.append([column.name, column.dtype | lower]) -%}
         {%- endfor -%}
-        {{ report_to_dagster({'row_count': rows | int, 'columns': columns}) }}
+        {{ report_to_dagster({'row_count': rows | int, 'columns': columns}, started) }}
     {%- endif -%}
 {% endmacro %}
 
@@ -42,6 +46,7 @@
 #}
 {% macro report_daily_figures(order_items) %}
     {%- if reports_wanted() -%}
+        {%- set started = modules.datetime.datetime.now() -%}
         {%- set newest = run_query(
             'with days as (select order_date, sum(revenue) as revenue, sum(units_sold) as units'
             ~ ' from ' ~ this ~ ' group by order_date)'
@@ -60,7 +65,7 @@
             ).columns[0].values()[0] -%}
             {%- do report.update({'complete_day_orders': orders | int}) -%}
         {%- endif -%}
-        {{ report_to_dagster(report) }}
+        {{ report_to_dagster(report, started) }}
     {%- endif -%}
 {% endmacro %}
 
@@ -72,6 +77,7 @@
 #}
 {% macro report_dimension_changes(staging, stamped, key) %}
     {%- if reports_wanted() -%}
+        {%- set started = modules.datetime.datetime.now() -%}
         {%- if is_incremental() -%}
             {%- set columns = adapter.get_columns_in_relation(staging) | map(attribute='name') | reject('equalto', key) | list -%}
             {%- set differs -%}
@@ -93,6 +99,6 @@
             {%- set new = run_query('select count(*) from ' ~ staging).columns[0].values()[0] -%}
             {%- set changed_rows = 0 -%}
         {%- endif -%}
-        {{ report_to_dagster({'new_rows': new | int, 'changed_rows': changed_rows | int}) }}
+        {{ report_to_dagster({'new_rows': new | int, 'changed_rows': changed_rows | int}, started) }}
     {%- endif -%}
 {% endmacro %}

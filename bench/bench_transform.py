@@ -122,8 +122,8 @@ def slowest_nodes(work: Path) -> str:
 
 def time_build(db: Path, work: Path) -> tuple[tuple[float, float | None, float], float, str]:
     """The incremental build, TIMED_TRIES times from a copy of the same warehouse (the
-    batch loaded, not built): the fastest (wall, dbt's own, its reports' seconds), as
-    with the reports; the highest peak RSS; the slowest nodes of the fastest build."""
+    batch loaded, not built): the fastest (wall, dbt's own, its reports' seconds); the
+    highest peak RSS; the slowest nodes of the fastest build."""
     before = db.with_name("before_build.duckdb")
     shutil.copy(db, before)
     builds = []

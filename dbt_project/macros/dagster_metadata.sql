@@ -29,13 +29,33 @@
 {% macro report_relation() %}
     {%- if reports_wanted() -%}
         {%- set started = modules.datetime.datetime.now() -%}
-        {%- set rows = run_query('select count(*) from ' ~ this).columns[0].values()[0] -%}
-        {%- set columns = [] -%}
-        {%- for column in adapter.get_columns_in_relation(this) -%}
-            {%- do columns.append([column.name, column.dtype | lower]) -%}
-        {%- endfor -%}
+        {%- set rows, columns = adapter.dispatch('rows_and_columns', 'retail')(this) -%}
         {{ report_to_dagster({'row_count': rows | int, 'columns': columns}, started) }}
     {%- endif -%}
+{% endmacro %}
+
+{#- (row count, [[column, type], ...]) of a relation, types as the adapter names them.
+    On DuckDB in one query (its `describe`, as dbt-duckdb's get_columns_in_relation,
+    with the count beside it): each query costs dbt ~6 ms of its own, ~20 per build. -#}
+{% macro duckdb__rows_and_columns(relation) %}
+    {%- set found = run_query(
+        'select column_name, column_type, (select count(*) from ' ~ relation ~ ')'
+        ~ ' from (describe ' ~ relation ~ ')'
+    ).rows -%}
+    {%- set columns = [] -%}
+    {%- for row in found -%}
+        {%- do columns.append([row[0], row[1] | lower]) -%}
+    {%- endfor -%}
+    {{- return((found[0][2], columns)) -}}
+{% endmacro %}
+
+{% macro default__rows_and_columns(relation) %}
+    {%- set rows = run_query('select count(*) from ' ~ relation).columns[0].values()[0] -%}
+    {%- set columns = [] -%}
+    {%- for column in adapter.get_columns_in_relation(relation) -%}
+        {%- do columns.append([column.name, column.dtype | lower]) -%}
+    {%- endfor -%}
+    {{- return((rows, columns)) -}}
 {% endmacro %}
 
 {#

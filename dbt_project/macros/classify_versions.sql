@@ -53,6 +53,16 @@ new_rows as (
 ),
 
 {% if rejudged %}
+pending as (
+
+    -- this model's versions set aside for a reason that can change: read once
+    -- (the conditions below each used to scan the history's `reason` column)
+    select * from {{ this }}
+    where reason is not null  -- implied by the next line, but a static filter: see versions
+        and reason in ('{{ rejudged | join("', '") }}')
+
+),
+
 set_aside as (
 
     -- only the versions whose verdict can change now: those naming a reference that
@@ -63,10 +73,7 @@ set_aside as (
     -- named twice is harmless: only the ids of verdicts that change are taken from
     -- here, and `versions` makes them distinct.
     {%- for condition in rejudge_when or ['1 = 1'] %}
-    select * from {{ this }}
-    where reason is not null  -- implied by the next line, but a static filter: see versions
-        and reason in ('{{ rejudged | join("', '") }}')
-        and {{ condition }}
+    select * from pending where {{ condition }}
     {{ 'union all' if not loop.last }}
     {%- endfor %}
 

@@ -289,7 +289,9 @@ final as (
 
 )
 
+-- in id order: a batch's ids, mostly recent, then read only the row groups that hold them
 select * from final
+{{ write_order(id_column) }}
 {% endmacro %}
 
 

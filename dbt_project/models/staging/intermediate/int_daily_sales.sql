@@ -37,3 +37,4 @@ daily as (
 )
 
 select * from daily
+{{ write_order('order_date, product_id') }}

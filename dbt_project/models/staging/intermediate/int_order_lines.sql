@@ -51,3 +51,4 @@ final as (
 )
 
 select * from final
+{{ write_order('order_id, line_number') }}

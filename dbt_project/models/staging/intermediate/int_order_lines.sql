@@ -51,4 +51,3 @@ final as (
 )
 
 select * from final
-{{ write_order('order_id, line_number') }}

@@ -37,7 +37,10 @@
       their int_*_classified re-judged (an id never leaves staging once clean).
     Writing is each adapter's default incremental strategy: dbt-duckdb deletes the rows
     of the model's `unique_key` (when it has one) then inserts; dbt-starrocks inserts,
-    which into a Primary Key table is an upsert.
+    which into a Primary Key table is an upsert. On DuckDB the models that are looked
+    up by order or day write their rows in that key's order (`write_order()`), and the
+    parsed models keep load order: what a batch touches is mostly recent, so a lookup
+    of its keys reads the row groups at the end of the table, not the whole history.
 
     Why a killed build never leaves a wrong table: a model's state is its rows, so it
     commits with them (on DuckDB the pre-hook delete is in the same transaction). On

@@ -156,9 +156,10 @@ def test_jobs_schedules_and_sensor_defaults(defs):
     targeted = automation.asset_selection.resolve_checks(defs.resolve_asset_graph())
     raw_checks = {k for k in targeted if k.asset_key.path[0] == "raw"}
     assert {k.name for k in raw_checks} == {"payloads_parse"} and len(raw_checks) == 3
-    # The look and the automation sensor tick at every loop of the sensor daemon (5 s).
+    # The look ticks at every loop of the sensor daemon (5 s), the automation sensor at
+    # every second one (10 s): a writer's rows wait for both.
     assert sensors["check_sources"].minimum_interval_seconds < 5
-    assert sensors["retail_automation"].minimum_interval_seconds < 5
+    assert 5 < sensors["retail_automation"].minimum_interval_seconds < 10
     # The trap: a job built from AssetSelection.groups("raw") would run no steps.
     job = defs.resolve_job_def("check_sources_job")
     assert "raw_tables" in [n.name for n in job.nodes]

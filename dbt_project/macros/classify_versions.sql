@@ -55,8 +55,8 @@ new_rows as (
 {% if rejudged %}
 pending as (
 
-    -- this model's versions set aside for a reason that can change: read once
-    -- (the conditions below each used to scan the history's `reason` column)
+    -- this model's versions set aside for a reason that can change, read once for all
+    -- the conditions below (a read scans the history's `reason` column)
     select * from {{ this }}
     where reason is not null  -- implied by the next line, but a static filter: see versions
         and reason in ('{{ rejudged | join("', '") }}')
@@ -289,7 +289,7 @@ final as (
 
 )
 
--- in id order: a batch's ids, mostly recent, then read only the row groups that hold them
+{# In id order: a batch's ids, mostly recent, are then read from the row groups that hold them. #}
 select * from final
 {{ write_order(id_column) }}
 {% endmacro %}

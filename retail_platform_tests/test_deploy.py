@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from dagster import AssetCheckKey, DagsterInstance, materialize
+from dagster import AssetCheckKey, AssetKey, DagsterInstance, materialize
 
 from deploy.serve import LocalPostgres, free_port, postgres_binary
+from retail_platform.postgres_storage import POOL_SIZE
 
 ROOT = Path(__file__).resolve().parents[1]
 HAS_POSTGRES = postgres_binary("initdb") is not None and postgres_binary("pg_ctl") is not None
@@ -29,9 +30,15 @@ needs_postgres = pytest.mark.skipif(
 def test_deployed_instance_has_the_dev_settings_on_postgres():
     dev = yaml.safe_load((ROOT / "instance" / "dagster.yaml").read_text())
     deployed = yaml.safe_load((ROOT / "deploy" / "dagster.yaml").read_text())
-    storage = deployed.pop("storage")
+    storages = {kind: deployed.pop(f"{kind}_storage") for kind in ("run", "event_log", "schedule")}
     assert deployed == dev  # pools, run queue, monitoring, retries, retention: one set
-    db = storage["postgres"]["postgres_db"]
+    assert {kind: s["class"] for kind, s in storages.items()} == {
+        "run": "PooledPostgresRunStorage",
+        "event_log": "PooledPostgresEventLogStorage",
+        "schedule": "PooledPostgresScheduleStorage",
+    }
+    db = storages["run"]["config"]["postgres_db"]
+    assert all(s["config"]["postgres_db"] == db for s in storages.values())
     assert db.pop("scheme") == "postgresql+psycopg2"  # the driver dagster-postgres installs
     assert {field: db[field]["env"] for field in db} == {
         "hostname": "DAGSTER_POSTGRES_HOST",
@@ -95,6 +102,31 @@ def test_postgres_instance_runs_checks_pools_and_prunes(postgres_instance, monke
     assert {r.dagster_run.run_id for r in instance.get_run_records()} == {ids[-1]}
     assert check_runs(instance, positive) == {ids[-1]}
     assert check_runs(instance, rare_ok) == {ids[0]}  # its latest stays
+
+
+@needs_postgres
+def test_postgres_instance_keeps_its_connections(postgres, postgres_instance):
+    """Queries reuse the storages' connections (retail_platform/postgres_storage.py):
+    dagster-postgres's own classes open one per query, and PostgreSQL forks a backend for
+    each (an idle daemon: ~1,000 a minute)."""
+    instance = postgres_instance
+    db = os.environ["DAGSTER_POSTGRES_DB"]
+
+    def sessions() -> int:
+        import psycopg2
+
+        time.sleep(1.2)  # backends report their statistics at most once a second
+        with psycopg2.connect(**postgres.connect_args("postgres")) as conn, conn.cursor() as cur:
+            cur.execute("select sessions from pg_stat_database where datname = %s", (db,))
+            return cur.fetchone()[0]
+
+    before = sessions()
+    for _ in range(30):
+        instance.get_runs(limit=1)
+        instance.get_latest_materialization_event(AssetKey("anything"))
+        instance.all_instigator_state()
+    opened = sessions() - before
+    assert opened <= 3 * POOL_SIZE, f"{opened} sessions for 90 queries: connections not kept"
 
 
 def gql_status(dev, run_id: str) -> str:

@@ -1,0 +1,81 @@
+"""The deployed instance's PostgreSQL storage, keeping its connections between queries.
+
+dagster-postgres opens a new connection for every query outside the webserver
+(SQLAlchemy's NullPool; dagster-io/dagster#20325). An idle daemon ticking its sensors
+then opens about a thousand a minute, and PostgreSQL forks a backend for each: on a
+2-core machine that alone took more than the platform's idle CPU budget
+(docs/freshness.md). These subclasses give each process a small pool instead, the
+webserver's own setting (`optimize_for_webserver`) made the default. There is no
+public setting for it yet: a configurable pool is proposed upstream in
+dagster-io/dagster#33935 (PR #33936). test_deploy checks the attribute this relies on.
+
+deploy/dagster.yaml names these classes for run, event-log and schedule storage.
+"""
+
+from __future__ import annotations
+
+from dagster._serdes import ConfigurableClassData
+from dagster_postgres.event_log import PostgresEventLogStorage
+from dagster_postgres.run_storage import PostgresRunStorage
+from dagster_postgres.schedule_storage import PostgresScheduleStorage
+from dagster_postgres.utils import (
+    create_pg_engine,
+    get_token_provider_from_config,
+    pg_url_from_config,
+)
+
+# Connections each storage keeps open per process: the daemon's threads each hold one
+# while they query. More are opened when needed, and closed when returned (as now).
+POOL_SIZE = 3
+# A pooled connection is tested before use, so a restarted PostgreSQL (make serve
+# restarts it) costs a reconnect, not a failed query; and renewed hourly.
+POOL_RECYCLE_SECONDS = 3600
+
+
+def keep_connections(storage: PostgresRunStorage | PostgresEventLogStorage | PostgresScheduleStorage) -> None:
+    """Replace the storage's engine (NullPool) with a pooled one on the same URL."""
+    unpooled = storage._engine
+    storage._engine = create_pg_engine(
+        storage.postgres_url,
+        storage._token_provider,
+        isolation_level="AUTOCOMMIT",
+        pool_size=POOL_SIZE,
+        max_overflow=-1,
+        pool_pre_ping=True,
+        pool_recycle=POOL_RECYCLE_SECONDS,
+    )
+    unpooled.dispose()
+
+
+def _from_config(cls, inst_data: ConfigurableClassData | None, config_value):
+    # dagster-postgres's from_config_value names its own class, not `cls`.
+    return cls(
+        inst_data=inst_data,
+        postgres_url=pg_url_from_config(config_value),
+        should_autocreate_tables=config_value.get("should_autocreate_tables", True),
+        token_provider=get_token_provider_from_config(config_value),
+    )
+
+
+class PooledPostgresRunStorage(PostgresRunStorage):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        keep_connections(self)
+
+    from_config_value = classmethod(_from_config)
+
+
+class PooledPostgresEventLogStorage(PostgresEventLogStorage):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        keep_connections(self)
+
+    from_config_value = classmethod(_from_config)
+
+
+class PooledPostgresScheduleStorage(PostgresScheduleStorage):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        keep_connections(self)
+
+    from_config_value = classmethod(_from_config)

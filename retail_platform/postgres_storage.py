@@ -7,7 +7,8 @@ then opens about a thousand a minute, and PostgreSQL forks a backend for each: o
 (docs/freshness.md). These subclasses give each process a small pool instead, the
 webserver's own setting (`optimize_for_webserver`) made the default. There is no
 public setting for it yet: a configurable pool is proposed upstream in
-dagster-io/dagster#33935 (PR #33936). test_deploy checks the attribute this relies on.
+dagster-io/dagster#33935 (PR #33936). It relies on the storages' `_engine`; test_deploy
+counts the sessions PostgreSQL sees, so a change upstream fails there.
 
 deploy/dagster.yaml names these classes for run, event-log and schedule storage.
 """
@@ -32,7 +33,7 @@ POOL_SIZE = 3
 POOL_RECYCLE_SECONDS = 3600
 
 
-def keep_connections(storage: PostgresRunStorage | PostgresEventLogStorage | PostgresScheduleStorage) -> None:
+def keep_connections(storage: PostgresRunStorage) -> None:
     """Replace the storage's engine (NullPool) with a pooled one on the same URL."""
     unpooled = storage._engine
     storage._engine = create_pg_engine(
@@ -47,35 +48,31 @@ def keep_connections(storage: PostgresRunStorage | PostgresEventLogStorage | Pos
     unpooled.dispose()
 
 
-def _from_config(cls, inst_data: ConfigurableClassData | None, config_value):
-    # dagster-postgres's from_config_value names its own class, not `cls`.
-    return cls(
-        inst_data=inst_data,
-        postgres_url=pg_url_from_config(config_value),
-        should_autocreate_tables=config_value.get("should_autocreate_tables", True),
-        token_provider=get_token_provider_from_config(config_value),
-    )
+class KeepsConnections:
+    """Mixed in before a dagster-postgres storage class: the same storage, pooled."""
 
-
-class PooledPostgresRunStorage(PostgresRunStorage):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         keep_connections(self)
 
-    from_config_value = classmethod(_from_config)
+    @classmethod
+    def from_config_value(cls, inst_data: ConfigurableClassData | None, config_value):
+        # dagster-postgres's from_config_value names its own class, not `cls`.
+        return cls(
+            inst_data=inst_data,
+            postgres_url=pg_url_from_config(config_value),
+            should_autocreate_tables=config_value.get("should_autocreate_tables", True),
+            token_provider=get_token_provider_from_config(config_value),
+        )
 
 
-class PooledPostgresEventLogStorage(PostgresEventLogStorage):
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        keep_connections(self)
-
-    from_config_value = classmethod(_from_config)
+class PooledPostgresRunStorage(KeepsConnections, PostgresRunStorage):
+    pass
 
 
-class PooledPostgresScheduleStorage(PostgresScheduleStorage):
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        keep_connections(self)
+class PooledPostgresEventLogStorage(KeepsConnections, PostgresEventLogStorage):
+    pass
 
-    from_config_value = classmethod(_from_config)
+
+class PooledPostgresScheduleStorage(KeepsConnections, PostgresScheduleStorage):
+    pass

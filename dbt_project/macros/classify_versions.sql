@@ -53,29 +53,36 @@ new_rows as (
 ),
 
 {% if rejudged %}
-pending as (
+rejudged_ids as (
 
-    -- this model's versions set aside for a reason that can change, read once for all
-    -- the conditions below (a read scans the history's `reason` column)
-    select * from {{ this }}
+    -- the ids with a version set aside for a reason that can change now: naming a
+    -- reference that has a clean version stamped since this model's last run
+    -- (`rejudge_when`: one condition per kind of reference, over this model's id and
+    -- reference columns; a clean id never becomes unclean, so the others keep
+    -- theirs). Narrow reads: the set-aside versions are many and spread over every
+    -- row group, so reading their other columns for all of them reads most of the
+    -- table; `set_aside` reads them for these ids only. A union, not an OR: see
+    -- `versions`.
+    {%- for condition in rejudge_when %}
+    select {{ id_column }} from {{ this }}
     where reason is not null  -- implied by the next line, but a static filter: see versions
         and reason in ('{{ rejudged | join("', '") }}')
+        and {{ condition }}
+    {{ 'union all' if not loop.last }}
+    {%- endfor %}
 
 ),
 
 set_aside as (
 
-    -- only the versions whose verdict can change now: those naming a reference that
-    -- has a clean version stamped since this model's last run (`rejudge_when`: one
-    -- condition per kind of reference, over this model's rows; a clean id never
-    -- becomes unclean, so the others keep theirs). A union, not an OR: see `versions`;
-    -- `union all`, as a distinct union reads every column to compare rows. A version
-    -- named twice is harmless: only the ids of verdicts that change are taken from
-    -- here, and `versions` makes them distinct.
-    {%- for condition in rejudge_when or ['1 = 1'] %}
-    select * from pending where {{ condition }}
-    {{ 'union all' if not loop.last }}
-    {%- endfor %}
+    -- their versions set aside for those reasons, the only ones whose verdict can
+    -- change; the columns the content rules read
+    select row_key, {{ id_column }}, reason
+        {%- for column in columns %}, {{ column.split(' as ')[-1] | trim }}{% endfor %}
+    from {{ this }}
+    where reason is not null
+        and reason in ('{{ rejudged | join("', '") }}')
+        and {{ id_column }} in (select {{ id_column }} from rejudged_ids)
 
 ),
 

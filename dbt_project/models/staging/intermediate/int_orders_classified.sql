@@ -4,7 +4,9 @@
 -- below: all its items have a positive quantity, and its customer and every item's
 -- product have a clean version (int_*_classified: the ids stg_customers/stg_products
 -- hold). The reference rules depend on customers and products that may arrive later,
--- so a version set aside by them is judged again on every run.
+-- so a version set aside by them is judged again on every run. (A product that arrives
+-- names its orders, not their versions: row_key is a wide column to read for the
+-- history; the order's other versions are judged again too, to the same verdict.)
 
 {% call(versions, new_only) classify_versions(
     'int_orders_parsed', 'order_id',
@@ -13,7 +15,7 @@
     rejudge_when=[
         "customer_id in (select customer_id from " ~ ref('int_customers_classified')
         ~ " where is_latest_version and " ~ stamped_after_this() ~ ")",
-        "row_key in (select row_key from " ~ ref('int_order_items')
+        "order_id in (select order_id from " ~ ref('int_order_items')
         ~ " where product_id is not null and product_id in (select product_id from "
         ~ ref('int_products_classified') ~ " where is_latest_version and " ~ stamped_after_this() ~ "))",
     ] if is_incremental() else none,

@@ -27,7 +27,9 @@ from retail_platform.settings import (
     DEFAULT_DUCKDB_PATH,
     DUCKDB_MEMORY_LIMIT_ENV,
     DUCKDB_THREADS_ENV,
+    DUCKDB_VACUUM_MINUTES_ENV,
     duckdb_settings,
+    duckdb_vacuum_minutes,
 )
 from retail_platform.warehouse import warehouse_kind
 from retail_platform.warehouse.base import WarehouseError
@@ -48,6 +50,7 @@ def child_env(environ: Mapping[str, str]) -> dict[str, str]:
         **environ,
         DUCKDB_MEMORY_LIMIT_ENV: duckdb["memory_limit"],
         DUCKDB_THREADS_ENV: duckdb["threads"],
+        DUCKDB_VACUUM_MINUTES_ENV: str(duckdb_vacuum_minutes()),
     }
 
 
@@ -57,14 +60,15 @@ def main() -> None:
         sys.exit(f"retail-dbt: no dbt at {DBT_EXECUTABLE}; run `make setup` to install it")
     try:  # one line from the project, not dbt's "does not have a target named" error
         warehouse_kind()
-    except WarehouseError as exc:
+        env = child_env(os.environ)
+    except (WarehouseError, ValueError) as exc:
         sys.exit(f"retail-dbt: error: {exc}")
     if sys.platform.startswith("linux"):
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
         if os.getppid() != parent:  # the parent died before the line above
             sys.exit(1)
-    os.execve(DBT_EXECUTABLE, [str(DBT_EXECUTABLE), *sys.argv[1:]], child_env(os.environ))
+    os.execve(DBT_EXECUTABLE, [str(DBT_EXECUTABLE), *sys.argv[1:]], env)
 
 
 if __name__ == "__main__":

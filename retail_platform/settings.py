@@ -26,6 +26,13 @@ DUCKDB_THREADS_ENV = "RETAIL_DUCKDB_THREADS"
 DEFAULT_DUCKDB_THREADS = "2"
 
 
+# How often a dbt build lets DuckDB vacuum (merge the row groups that deletes thinned,
+# when it checkpoints): only the first build of each period of this many minutes does
+# (dbt_project/macros/vacuum.sql says why); 0 = every build, DuckDB's own default.
+DUCKDB_VACUUM_MINUTES_ENV = "RETAIL_DUCKDB_VACUUM_MINUTES"
+DEFAULT_DUCKDB_VACUUM_MINUTES = 60
+
+
 def duckdb_settings() -> dict[str, str]:
     """DuckDB's memory_limit and threads from the environment (defaults above), and no
     insertion order kept (nothing here relies on it: every order is explicit), which
@@ -36,6 +43,18 @@ def duckdb_settings() -> dict[str, str]:
         "threads": os.environ.get(DUCKDB_THREADS_ENV) or DEFAULT_DUCKDB_THREADS,
         "preserve_insertion_order": "false",
     }
+
+
+def duckdb_vacuum_minutes() -> int:
+    """The vacuum period from the environment (default above), read when needed."""
+    value = os.environ.get(DUCKDB_VACUUM_MINUTES_ENV, "").strip()
+    if not value:
+        return DEFAULT_DUCKDB_VACUUM_MINUTES
+    if not value.isdigit():
+        raise ValueError(
+            f"{DUCKDB_VACUUM_MINUTES_ENV} must be a whole number of minutes, got {value!r}"
+        )
+    return int(value)
 
 
 # How long run history, dbt folders and load labels are kept.

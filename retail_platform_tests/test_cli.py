@@ -160,6 +160,18 @@ def test_a_bad_warehouse_setting_is_one_line_from_every_entry_point(tmp_path):
     assert not (tmp_path / "w.duckdb").exists()
 
 
+def test_retail_dbt_names_a_bad_vacuum_period(tmp_path):
+    env = {**os.environ, "RETAIL_DUCKDB_VACUUM_MINUTES": "hourly"}
+    dbt = subprocess.run(
+        [str(Path(sys.executable).parent / "retail-dbt"), "parse"],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert dbt.returncode == 1 and dbt.stderr.strip().splitlines() == [
+        "retail-dbt: error: RETAIL_DUCKDB_VACUUM_MINUTES must be a whole number of minutes, "
+        "got 'hourly'"
+    ], dbt.stderr
+
+
 def test_setup_again_does_no_work_that_is_done(tmp_path):
     """A second `make setup` neither parses dbt nor prepares the Dagster home again."""
     env = {"DAGSTER_HOME": str(tmp_path / "home"), "RETAIL_DUCKDB_PATH": str(tmp_path / "w.duckdb")}

@@ -230,3 +230,34 @@ def test_late_out_of_order_loads_and_late_references(warehouse: DuckDBWarehouse,
     fact_days = {(r[0].isoformat(), r[1]) for r in incremental["marts.fact_daily_sales"]}
     assert ("2026-03-01", 10) not in fact_days  # order 101 cancelled, order 100 moved away
     assert_same(incremental, full_refresh_of(db, dbt_work))
+
+
+def test_only_the_first_build_of_a_vacuum_period_lets_duckdb_vacuum(
+    warehouse: DuckDBWarehouse, dbt_work: Path, monkeypatch
+):
+    """macros/vacuum.sql: a build in the same period as the previous one checkpoints
+    without vacuum; the first build of a period, and every build with a period of 0,
+    vacuum as DuckDB does by default. Read off the statements dbt ran."""
+    db = warehouse.file
+    log = dbt_work / "logs" / "dbt.log"
+    turned_off = "set global max_vacuum_tasks = 0"
+
+    def build_with_period(minutes: int) -> bool:
+        """Build; whether vacuum was turned off."""
+        monkeypatch.setenv("RETAIL_DUCKDB_VACUUM_MINUTES", str(minutes))
+        log.unlink(missing_ok=True)
+        dbt_build(db, dbt_work, "--log-level-file", "debug")
+        return turned_off in log.read_text()
+
+    sizes = BatchSizes(customers=50, products=5, orders=100)
+    run_batch(warehouse, sizes=sizes, dirty_rate=0.05)
+    assert not build_with_period(10_000_000)  # the first build: nothing stamped before it
+    run_batch(warehouse, sizes=sizes, dirty_rate=0.05)
+    assert build_with_period(10_000_000)  # the previous build's stamp: the same period
+    assert not build_with_period(0)  # 0: every build vacuums
+    # The previous build in an earlier period (its stamps moved back to 2000): vacuum.
+    for entity in ("customers", "products", "orders"):
+        warehouse.query(
+            f"update staging.int_{entity}_parsed set _stamp = timestamp '2000-01-01 00:00:00'"
+        )
+    assert not build_with_period(10_000_000)

@@ -33,27 +33,23 @@ POOL_SIZE = 3
 POOL_RECYCLE_SECONDS = 3600
 
 
-def keep_connections(storage: PostgresRunStorage) -> None:
-    """Replace the storage's engine (NullPool) with a pooled one on the same URL."""
-    unpooled = storage._engine
-    storage._engine = create_pg_engine(
-        storage.postgres_url,
-        storage._token_provider,
-        isolation_level="AUTOCOMMIT",
-        pool_size=POOL_SIZE,
-        max_overflow=-1,
-        pool_pre_ping=True,
-        pool_recycle=POOL_RECYCLE_SECONDS,
-    )
-    unpooled.dispose()
-
-
 class KeepsConnections:
     """Mixed in before a dagster-postgres storage class: the same storage, pooled."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        keep_connections(self)
+        # The engine dagster-postgres made (NullPool), replaced by a pooled one on the same URL.
+        unpooled = self._engine
+        self._engine = create_pg_engine(
+            self.postgres_url,
+            self._token_provider,
+            isolation_level="AUTOCOMMIT",
+            pool_size=POOL_SIZE,
+            max_overflow=-1,
+            pool_pre_ping=True,
+            pool_recycle=POOL_RECYCLE_SECONDS,
+        )
+        unpooled.dispose()
 
     @classmethod
     def from_config_value(cls, inst_data: ConfigurableClassData | None, config_value):

@@ -36,6 +36,13 @@
     told by its digest (payload_hash), and the text of the rows set aside is read at
     the end (`set_aside_text`). -#}
 {%- set parsed = ref(parsed_model) -%}
+{#- The names of `columns` (`expression as name` or a column name) and the `rejudged`
+    reasons as a SQL list. -#}
+{%- set column_names = [] -%}
+{%- for column in columns -%}
+    {%- do column_names.append(column.split(' as ')[-1] | trim) -%}
+{%- endfor -%}
+{%- set rejudged_list = "('" ~ rejudged | join("', '") ~ "')" -%}
 {%- set version_columns -%}
     parsed.row_key, parsed.load_label, parsed.loaded_at, parsed.copy_in_load, parsed.payload_hash,
     parsed.{{ id_column }}, parsed.updated_at, parsed.parse_reason, parsed._stamp
@@ -66,7 +73,7 @@ rejudged_ids as (
     {%- for condition in rejudge_when %}
     select {{ id_column }} from {{ this }}
     where reason is not null  -- implied by the next line, but a static filter: see versions
-        and reason in ('{{ rejudged | join("', '") }}')
+        and reason in {{ rejudged_list }}
         and {{ condition }}
     {{ 'union all' if not loop.last }}
     {%- endfor %}
@@ -78,10 +85,10 @@ set_aside as (
     -- their versions set aside for those reasons, the only ones whose verdict can
     -- change; the columns the content rules read
     select row_key, {{ id_column }}, reason
-        {%- for column in columns %}, {{ column.split(' as ')[-1] | trim }}{% endfor %}
+        {%- for name in column_names %}, {{ name }}{% endfor %}
     from {{ this }}
     where reason is not null
-        and reason in ('{{ rejudged | join("', '") }}')
+        and reason in {{ rejudged_list }}
         and {{ id_column }} in (select {{ id_column }} from rejudged_ids)
 
 ),
@@ -281,8 +288,8 @@ final as (
         judged.loaded_at,
         case when judged.reason is not null then set_aside_text.payload_text end as payload_text,
         judged.{{ id_column }},
-        {%- for column in columns %}
-        judged.{{ column.split(' as ')[-1] | trim }},
+        {%- for name in column_names %}
+        judged.{{ name }},
         {%- endfor %}
         judged.updated_at,
         judged.reason,

@@ -261,3 +261,49 @@ def test_only_the_first_build_of_a_vacuum_period_lets_duckdb_vacuum(
             f"update staging.int_{entity}_parsed set _stamp = timestamp '2000-01-01 00:00:00'"
         )
     assert not build_with_period(10_000_000)
+
+
+def test_new_loads_are_looked_up_among_the_recent_rows_first(
+    warehouse: DuckDBWarehouse, dbt_work: Path
+):
+    """macros/incremental.sql, loads_not_in_this: a load stamped after everything taken
+    in is found by reading the rows from the newest loaded_at on; one stamped up to an
+    hour earlier, from an hour before it; an older one, by the lookup over the whole
+    table. Each is taken in, and the build equals a full refresh. Read off the lookups
+    dbt ran: the windows each parsed model tried, in order ("all" = the whole table)."""
+    db = warehouse.file
+    log = dbt_work / "logs" / "dbt.log"
+
+    def load(label: str, order_id: int, at_hours: float) -> None:
+        row = order(order_id, 1, "placed", 0, at_hours, [(10, 1)])
+        warehouse.load_batch("raw_orders", label, [row], loaded_at=T0 + timedelta(hours=at_hours))
+
+    def windows_tried() -> list[str]:
+        log.unlink(missing_ok=True)
+        dbt_build(db, dbt_work, "--log-level-file", "debug")
+        lookups = [
+            " ".join(sql.split("group by")[0].split())
+            for sql in log.read_text().split("select load_label, count(*), min(loaded_at), null")[1:]
+            if '"raw"."raw_orders"' in sql.split("group by")[0]
+        ]
+        return [
+            lookup.split("loaded_at >= cast('")[1][11:16] if "loaded_at >=" in lookup else "all"
+            for lookup in lookups
+        ]
+
+    warehouse.load_batch("raw_customers", "c1", [customer(1, "Lyon", 1)], loaded_at=T0)
+    warehouse.load_batch("raw_products", "p1", [product(10, 2.5, 1)], loaded_at=T0)
+    load("o1", 100, 10)
+    dbt_build(db, dbt_work)
+
+    load("o2", 101, 11)  # after everything taken in
+    assert windows_tried() == ["22:00"]  # from o1's loaded_at (T0 is 12:00)
+    load("o3", 102, 10.5)  # before the newest (o2, 23:00), within the hour
+    assert windows_tried() == ["23:00", "22:00"]
+    load("o4", 103, 2)  # long before
+    assert windows_tried() == ["23:00", "22:00", "all"]
+    assert windows_tried() == ["23:00"]  # nothing new: the counts add up at once
+
+    incremental = snapshot(db)
+    assert {row[0] for row in incremental["staging.stg_orders"]} == {100, 101, 102, 103}
+    assert_same(incremental, full_refresh_of(db, dbt_work))

@@ -81,35 +81,70 @@
 {%- endmacro %}
 
 {#- A filter on a raw table: its rows of loads this model does not hold yet. The new
-    labels are looked up first (a scan of the label column only). Only labels of the
+    labels are looked up first (label and loaded_at columns only). Only labels of the
     load-label charset are written into SQL; any other value (a foreign writer's) keeps
     the subquery form, so no data ever becomes SQL text. A label committed after the
-    lookup waits for the next run. -#}
+    lookup waits for the next run.
+
+    The lookup reads the recent rows only: a parsed model holds one row per raw row it
+    took in, so the rows it lacks are counted from the two tables' row counts (table
+    metadata on DuckDB), and a window of recent loads that holds that many new rows
+    holds them all. The window starts at the newest loaded_at this model holds (a new
+    load is normally stamped after it), then an hour earlier (a writer that stamped
+    its load before another's commit); a load later still is found by a lookup over
+    the whole table, as is any count that does not add up (rows deleted from raw). -#}
 {% macro loads_not_in_this(raw_table) -%}
     {%- set lookup -%}
         select distinct load_label from {{ raw_table }}
         where load_label not in (select distinct load_label from {{ this }})
     {%- endset -%}
-    {%- set found = none if offline_compile() or not execute else run_query(
-        'select load_label, min(loaded_at) from ' ~ raw_table
-        ~ ' where load_label in (' ~ lookup ~ ') group by load_label'
-    ) -%}
-    {%- set labels = found.columns[0].values() | list if found is not none else [] -%}
+    {#- the first answer that holds every row this model lacks (a list: `set` in a
+        loop does not outlive it) -#}
+    {%- set complete = [] -%}
+    {%- if execute and not offline_compile() -%}
+        {%- set newest = run_query('select max(loaded_at) from ' ~ this).columns[0].values()[0] -%}
+        {%- set windows = [newest, newest - modules.datetime.timedelta(hours=1)] if newest is not none else [] -%}
+        {%- for start in windows + [none] -%}
+            {%- if not complete -%}
+                {%- set answer = run_query(new_loads_since(raw_table, start)) -%}
+                {%- set missing = answer.columns[3].values() | reject('none') | list -%}
+                {%- if start is none or (missing and answer.columns[1].values() | sum == missing[0]) -%}
+                    {%- do complete.append(answer.rows | selectattr(0) | list) -%}
+                {%- endif -%}
+            {%- endif -%}
+        {%- endfor -%}
+    {%- endif -%}
+    {%- set found = complete[0] if complete else none -%}
+    {%- set labels = found | map(attribute=0) | list if found is not none else [] -%}
     {%- set safe = [] -%}
     {%- for label in labels if label is string and modules.re.fullmatch('[A-Za-z0-9_]{1,128}', label) -%}
         {%- do safe.append(label) -%}
     {%- endfor -%}
-    {%- if offline_compile() or safe | length < labels | length -%}
+    {%- if found is none or safe | length < labels | length -%}
         load_label in ({{ lookup }})
     {%- elif labels -%}
         {#- Labels share their first bytes, which is all a string's min/max statistics
             keep: the earliest loaded_at of the new loads is what lets the warehouse
             skip the older rows. -#}
-        loaded_at >= {{ stamp_literal(found.columns[1].values() | min) }}
+        loaded_at >= {{ stamp_literal(found | map(attribute=2) | min) }}
         and load_label in ({% for label in safe | sort %}'{{ label }}'{{ ", " if not loop.last }}{% endfor %})
     {%- else -%}
         1 = 0
     {%- endif -%}
+{%- endmacro %}
+
+{#- The loads of `raw_table` with rows stamped from `start` on (none: all) that this
+    model does not hold: (label, rows from `start` on, earliest loaded_at), and one
+    more row (label null) with the number of raw rows this model lacks, counted in the
+    same snapshot. -#}
+{% macro new_loads_since(raw_table, start) -%}
+    {%- set since = ' where loaded_at >= ' ~ stamp_literal(start) if start is not none else '' -%}
+    select load_label, count(*), min(loaded_at), null
+    from {{ raw_table }}{{ since }}
+    {{- ' and' if since else ' where' }} load_label not in (select distinct load_label from {{ this }}{{ since }})
+    group by load_label
+    union all
+    select null, 0, null, (select count(*) from {{ raw_table }}) - (select count(*) from {{ this }})
 {%- endmacro %}
 
 

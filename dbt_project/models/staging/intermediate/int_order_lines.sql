@@ -5,6 +5,8 @@
 -- an order it re-judges, so the orders it stamped since this model's newest stamp are
 -- the ones that may have changed: their lines are deleted (pre-hook) and their latest
 -- version's lines inserted, so a line the new version no longer has goes too.
+-- Written in day and order order: int_daily_sales recomputes whole days, and the
+-- deletes and data tests look lines up by order.
 
 {{ config(pre_hook="{{ delete_changed(ref('int_orders_classified'), 'order_id') }}") }}
 
@@ -51,3 +53,4 @@ final as (
 )
 
 select * from final
+{{ write_order('order_date, order_id') }}

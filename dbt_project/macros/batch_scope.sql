@@ -5,7 +5,7 @@
 
         config:
           meta:
-            batch_scope: {stamped_by: int_orders_classified, key: order_id}
+            batch_scope: {stamped_by: int_orders_classified, key: order_id, recent_keys: true}
 
     `key` identifies what the rows of `stamped_by` (a model whose rows carry `_stamp`:
     macros/incremental.sql; by default the tested model itself and its `unique_key`,
@@ -40,23 +40,12 @@
         {%- set touched = 'select ' ~ scope.key ~ ' from ' ~ source
             ~ ' where _stamp = (select max(_stamp) from ' ~ source ~ ')' -%}
         {%- do conditions.append(scope.key ~ ' in (' ~ touched ~ ')') -%}
-        {#- On StarRocks, the touched keys' range as constants too: it then skips the
-            tablets outside it by their min/max statistics (an IN-subquery alone is
-            matched against every row). Not on DuckDB: it filters a scan by the
-            IN-subquery's keys itself, and a range beside it, as wide as the batch's
-            oldest key, only makes it read more (x2-x8 on each test at 10M orders).
-            Numbers and dates only. -#}
-        {%- if execute and adapter.type() != 'duckdb' and not (flags.WHICH == 'compile' and not flags.POPULATE_CACHE) -%}
-            {%- set bounds = run_query(
-                'select min(' ~ scope.key ~ '), max(' ~ scope.key ~ ') from (' ~ touched ~ ') as touched'
-            ).rows[0] -%}
-            {%- if bounds[0] is number and bounds[1] is number -%}
-                {%- do conditions.append(scope.key ~ ' between ' ~ bounds[0] ~ ' and ' ~ bounds[1]) -%}
-            {%- elif bounds[0] is not none and bounds[0].isoformat is defined and bounds[0].hour is not defined -%}
-                {%- do conditions.append(
-                    scope.key ~ " between cast('" ~ bounds[0] ~ "' as date) and cast('" ~ bounds[1] ~ "' as date)"
-                ) -%}
-            {%- endif -%}
+        {#- `recent_keys: true`: a batch's keys are mostly a recent range (orders, days);
+            the same keys then also in a form the warehouse prunes by its min/max
+            statistics (macros/incremental.sql, static_key_filter: one query more). -#}
+        {%- set hint = static_key_filter(scope.key, touched) if scope.get('recent_keys') else '' -%}
+        {%- if hint -%}
+            {%- do conditions.append(hint) -%}
         {%- endif -%}
     {%- endif -%}
     {%- if conditions -%}

@@ -157,12 +157,50 @@
         and {{ column }} is not null
 {%- endmacro %}
 
+{#- A static filter to put beside a lookup `column in (keys)` (a subquery of one
+    column): the same rows, but in a form the warehouse prunes by min/max statistics
+    (DuckDB's row groups, StarRocks' tablets), which it cannot do with the subquery
+    alone (DuckDB prunes by the subquery's min and max, as wide as its oldest key).
+    A batch's keys are mostly recent and dense, plus a few old ones scattered over the
+    history (old orders a late customer clears, and their days): the keys from the
+    `few + 1`-th smallest up become a range, the smaller ones constants, so only the
+    row groups holding those are read. Numbers and dates only; nothing (an empty
+    string) for other types and when compiling without a warehouse. -#}
+{% macro static_key_filter(column, keys, few=256) -%}
+    {%- if not execute or offline_compile() -%}
+        {{ return('') }}
+    {%- endif -%}
+    {%- set smallest = run_query(
+        'select * from (' ~ keys ~ ') as k order by 1 limit ' ~ (few + 1)
+    ).columns[0].values() | reject('none') | list -%}
+    {%- set literals = [] -%}
+    {%- for key in smallest -%}
+        {%- if key is number -%}
+            {%- do literals.append(key | string) -%}
+        {%- elif key.isoformat is defined and key.hour is not defined -%}
+            {%- do literals.append("cast('" ~ key.isoformat() ~ "' as date)") -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {%- if literals | length < smallest | length -%}
+        {{ return('') }}
+    {%- elif not literals -%}
+        {{ return('1 = 0') }}
+    {%- elif literals | length > few -%}
+        {{ return('(' ~ column ~ ' >= ' ~ literals[few] ~ ' or ' ~ column ~ ' in (' ~ literals[:few] | join(', ') ~ '))') }}
+    {%- else -%}
+        {{ return(column ~ ' in (' ~ literals | join(', ') ~ ')') }}
+    {%- endif -%}
+{%- endmacro %}
+
 {#- Pre-hook: on an incremental run, delete this model's rows of what its new input
     touches, so the model inserts them whole again. StarRocks takes DELETE ... WHERE
     col IN (subquery) on Primary Key tables only: these models are ones. -#}
 {% macro delete_changed(input, column) -%}
     {%- if is_incremental() -%}
-        delete from {{ this }} where {{ column }} in ({{ changed(input, column) }})
+        {%- set keys = changed(input, column) -%}
+        {%- set hint = static_key_filter(column, keys) %}
+        delete from {{ this }} where {{ column }} in ({{ keys }})
+            {%- if hint %} and {{ hint }}{% endif %}
     {%- endif -%}
 {%- endmacro %}
 

@@ -17,7 +17,12 @@ order_lines as (
     select * from {{ ref('int_order_lines') }}
     where status <> 'cancelled'
     {% if is_incremental() %}
-        and order_date in ({{ changed(ref('int_orders_classified'), 'order_date') }})
+        {%- set days = changed(ref('int_orders_classified'), 'order_date') %}
+        and order_date in ({{ days }})
+        {%- set hint = static_key_filter('order_date', days) %}
+        {%- if hint %}
+        and {{ hint }}
+        {%- endif %}
     {% endif %}
 
 ),

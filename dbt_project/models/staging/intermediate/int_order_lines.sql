@@ -48,6 +48,10 @@ final as (
     where items.order_id is not null
     {% if is_incremental() %}
         and items.order_id in (select order_id from latest_versions)
+        {%- set hint = static_key_filter('items.order_id', changed(ref('int_orders_classified'), 'order_id')) %}
+        {%- if hint %}
+        and {{ hint }}
+        {%- endif %}
     {% endif %}
 
 )

@@ -307,3 +307,37 @@ def test_new_loads_are_looked_up_among_the_recent_rows_first(
     incremental = snapshot(db)
     assert {row[0] for row in incremental["staging.stg_orders"]} == {100, 101, 102, 103}
     assert_same(incremental, full_refresh_of(db, dbt_work))
+
+
+def test_an_order_waiting_for_two_products_is_cleared_by_the_second(
+    warehouse: DuckDBWarehouse, dbt_work: Path
+):
+    """int_orders_classified keeps the first product an order set aside waits for
+    (missing_product_id) and is judged again when that one arrives: then it waits for
+    the next, and the arrival of that one clears it."""
+    db = warehouse.file
+
+    def load(table: str, label: str, rows: list[bytes], at_hours: float) -> None:
+        warehouse.load_batch(table, label, rows, loaded_at=T0 + timedelta(hours=at_hours))
+
+    def stg_orders() -> set[int]:
+        return {row[0] for row in snapshot(db)["staging.stg_orders"]}
+
+    load("raw_customers", "c1", [customer(1, "Lyon", 1)], 1)
+    load("raw_products", "p1", [product(10, 2.5, 1)], 1)
+    load("raw_orders", "o1", [order(200, 1, "placed", 0, 2, [(10, 1), (98, 1), (97, 2)])], 2)
+    dbt_build(db, dbt_work)
+    assert 200 not in stg_orders()
+
+    load("raw_products", "p2", [product(97, 1.0, 3)], 3)  # the first it waits for
+    dbt_build(db, dbt_work)
+    assert 200 not in stg_orders()
+    ((waits,),) = warehouse.query(
+        "select missing_product_id from staging.int_orders_classified where order_id = 200"
+    )
+    assert waits == 98
+
+    load("raw_products", "p3", [product(98, 1.0, 4)], 4)  # the last
+    dbt_build(db, dbt_work)
+    assert 200 in stg_orders()
+    assert_same(snapshot(db), full_refresh_of(db, dbt_work))

@@ -27,8 +27,15 @@
     version that is still the first copy was judged on its content. The call block
     gets `(versions, new_only)`: `new_only` when `versions` holds only rows stamped
     after this model's newest stamp.
+
+    `waits_for`: the name of one more column the call block may give, beside
+    `content_reason`: the id of the reference a version set aside waits for (an order's
+    first product without a clean version), so that `rejudge_when` can find it in this
+    model's own rows instead of in the history of another. It is kept with the version
+    and counts as part of its verdict: when a version is judged again and waits for
+    another reference now, it is written again.
 -#}
-{% macro classify_versions(parsed_model, id_column, columns, rejudged=[], rejudge_when=none) %}
+{% macro classify_versions(parsed_model, id_column, columns, rejudged=[], rejudge_when=none, waits_for=none) %}
 {#- The parsed model is read where it is used, never through a CTE: a CTE used twice is
     materialized whole by DuckDB (the whole history in a first build), where a direct
     read scans only the row groups the filters and joins select. `versions` is such a
@@ -43,6 +50,8 @@
     {%- do column_names.append(column.split(' as ')[-1] | trim) -%}
 {%- endfor -%}
 {%- set rejudged_list = "('" ~ rejudged | join("', '") ~ "')" -%}
+{#- The columns a verdict is kept in. -#}
+{%- set verdict_columns = ['reason'] + ([waits_for] if waits_for else []) -%}
 {%- set version_columns -%}
     parsed.row_key, parsed.load_label, parsed.loaded_at, parsed.copy_in_load, parsed.payload_hash,
     parsed.{{ id_column }}, parsed.updated_at, parsed.parse_reason, parsed._stamp
@@ -84,7 +93,7 @@ set_aside as (
 
     -- their versions set aside for those reasons, the only ones whose verdict can
     -- change; the columns the content rules read
-    select row_key, {{ id_column }}, reason
+    select row_key, {{ id_column }}, {{ verdict_columns | join(', ') }}
         {%- for name in column_names %}, {{ name }}{% endfor %}
     from {{ this }}
     where reason is not null
@@ -106,6 +115,9 @@ verdict_changed as (
     left join set_aside_content
         on set_aside.row_key = set_aside_content.row_key
     where set_aside.reason <> coalesce(set_aside_content.content_reason, 'clean')
+        {%- if waits_for %}
+        or coalesce(set_aside.{{ waits_for }}, -1) <> coalesce(set_aside_content.{{ waits_for }}, -1)
+        {%- endif %}
 
 ),
 {% endif %}
@@ -145,7 +157,7 @@ earlier as (
 
     -- this model's rows of the ids in scope: the verdicts they were given, and the
     -- text kept for those set aside (a static filter on the id, as in `versions`)
-    select row_key, reason, payload_text
+    select row_key, {{ verdict_columns | join(', ') }}, payload_text
     from {{ this }}
     where {{ id_column }} in (select {{ id_column }} from scope_ids)
 
@@ -170,8 +182,15 @@ content as (
             when set_aside_content.row_key is not null then set_aside_content.content_reason
             else earlier.reason
         end as content_reason
+        {%- if waits_for %},
+        case
+            when set_aside_content.row_key is not null then set_aside_content.{{ waits_for }}
+            else earlier.{{ waits_for }}
+        end as {{ waits_for }}
+        {%- endif %}
         {%- else %}
         earlier.reason as content_reason
+        {%- if waits_for %}, earlier.{{ waits_for }}{% endif %}
         {%- endif %}
     from earlier
     {%- if rejudged %}
@@ -221,6 +240,12 @@ judged as (
             else content.content_reason
             {%- endif %}
         end as reason
+        {%- if waits_for %},
+        -- only while the content rules are what set it aside
+        case
+            when numbered.parse_reason is null and numbered.copy_number = 1 then content.{{ waits_for }}
+        end as {{ waits_for }}
+        {%- endif %}
     from numbered
     {%- if caller is defined %}
     left join content
@@ -293,6 +318,9 @@ final as (
         {%- endfor %}
         judged.updated_at,
         judged.reason,
+        {%- if waits_for %}
+        judged.{{ waits_for }},
+        {%- endif %}
         coalesce(latest_clean.version_rank = 1, false) as is_latest_version,
         {{ run_stamp() }} as _stamp
     from judged

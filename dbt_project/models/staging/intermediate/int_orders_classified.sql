@@ -4,9 +4,10 @@
 -- below: all its items have a positive quantity, and its customer and every item's
 -- product have a clean version (int_*_classified: the ids stg_customers/stg_products
 -- hold). The reference rules depend on customers and products that may arrive later,
--- so a version set aside by them is judged again on every run. (A product that arrives
--- names its orders, not their versions: row_key is a wide column to read for the
--- history; the order's other versions are judged again too, to the same verdict.)
+-- so a version set aside by them is judged again when the reference arrives: its
+-- customer_id, or for an unknown product the first product it waits for
+-- (missing_product_id, kept with the version: the items' product_id column is the
+-- whole history's).
 
 {% call(versions, new_only) classify_versions(
     'int_orders_parsed', 'order_id',
@@ -15,10 +16,10 @@
     rejudge_when=[
         "customer_id in (select customer_id from " ~ ref('int_customers_classified')
         ~ " where is_latest_version and " ~ stamped_after_this() ~ ")",
-        "order_id in (select order_id from " ~ ref('int_order_items')
-        ~ " where product_id is not null and product_id in (select product_id from "
-        ~ ref('int_products_classified') ~ " where is_latest_version and " ~ stamped_after_this() ~ "))",
+        "missing_product_id in (select product_id from " ~ ref('int_products_classified')
+        ~ " where is_latest_version and " ~ stamped_after_this() ~ ")",
     ] if is_incremental() else none,
+    waits_for='missing_product_id',
 ) %}
     select
         {{ versions }}.row_key,
@@ -26,7 +27,11 @@
             when item_checks.has_invalid_quantity = 1 then 'invalid_quantity'
             when clean_customers.customer_id is null then 'unknown_customer'
             when item_checks.has_unknown_product = 1 then 'unknown_product'
-        end as content_reason
+        end as content_reason,
+        case
+            when item_checks.has_invalid_quantity = 0 and clean_customers.customer_id is not null
+                then item_checks.missing_product_id
+        end as missing_product_id
     from {{ versions }}
     left join (
         -- one row per order version: does any item break a rule?
@@ -35,7 +40,10 @@
             max(case when items.quantity is null or items.quantity <= 0 then 1 else 0 end)
                 as has_invalid_quantity,
             max(case when clean_products.product_id is null then 1 else 0 end)
-                as has_unknown_product
+                as has_unknown_product,
+            -- null when the only unknown product is a null id: nothing can arrive for it
+            min(case when clean_products.product_id is null then items.product_id end)
+                as missing_product_id
         from {{ ref('int_order_items') }} as items
         left join (
             select product_id from {{ ref('int_products_classified') }} where is_latest_version

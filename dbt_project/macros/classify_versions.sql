@@ -6,7 +6,7 @@
     The reasons, the first that applies (docs/data_contract.md): the parse's own
     (`malformed_json`, `missing_id`); `duplicate` (a payload seen before: only its first
     copy counts); then the entity's content rules, which a model gives as a call block
-    `{% call(versions) classify_versions(...) %}`: a select of (row_key, content_reason)
+    `{% call(versions, new_only, ids) classify_versions(...) %}`: a select of (row_key, content_reason)
     over the rows of the CTE named `versions`. `columns` are the entity's columns to
     carry (SQL expressions over the parsed row, `expression as name` or a column name).
 
@@ -25,8 +25,9 @@
     (the re-judged ones), and a copy judged a duplicate stays one (rows are only ever
     added to its group of identical payloads, so its copy number never falls), so a
     version that is still the first copy was judged on its content. The call block
-    gets `(versions, new_only)`: `new_only` when `versions` holds only rows stamped
-    after this model's newest stamp.
+    gets `(versions, new_only, ids)`: `new_only` when `versions` holds only rows stamped
+    after this model's newest stamp; `ids`, when not none, the ids `versions` holds, as
+    a list of SQL literals (see below), for the block's own lookups by id.
 
     `waits_for`: the name of one more column the call block may give, beside
     `content_reason`: the id of the reference a version set aside waits for (an order's
@@ -57,6 +58,56 @@
     parsed.{{ id_column }}, parsed.updated_at, parsed.parse_reason, parsed._stamp
     {%- for column in columns %}, {{ column }}{% endfor %}
 {%- endset -%}
+{#- Re-judging by reference (incremental, `rejudged`): the ids whose verdict changes
+    are found first, by a query of their own, and written into the model's SQL as
+    constants, with the new rows' ids (macros/incremental.sql, static_key_filter): the
+    lookups of the ids in scope then read only the row groups that hold them, where a
+    lookup by subquery reads every row group between its oldest id and its newest,
+    which the few old orders a late customer clears stretch over the whole history.
+    Compiled without a warehouse, they stay subqueries. -#}
+{%- set rejudged_ids_cte -%}
+rejudged_ids as (
+
+    -- the ids with a version set aside for a reason that can change now: naming a
+    -- reference that has a clean version stamped since this model's last run
+    -- (`rejudge_when`: one condition per kind of reference, over this model's id and
+    -- reference columns; a clean id never becomes unclean, so the others keep
+    -- theirs). Narrow reads: the set-aside versions are many and spread over every
+    -- row group, so reading their other columns for all of them reads most of the
+    -- table; `set_aside` reads them for these ids only. A union, not an OR: see
+    -- `versions`.
+    {%- for condition in rejudge_when or [] %}
+    select {{ id_column }} from {{ this }}
+    where reason is not null  -- implied by the next line, but a static filter: see versions
+        and reason in {{ rejudged_list }}
+        and {{ condition }}
+    {{ 'union all' if not loop.last }}
+    {%- endfor %}
+
+)
+{%- endset -%}
+{%- set content_rules = caller if caller is defined else none -%}
+{%- set changed_ids = none -%}
+{%- set scope_hint = '' -%}
+{%- if is_incremental() and rejudged and execute and not offline_compile() -%}
+    {%- set found = run_query(
+        'with ' ~ rejudged_ids_cte ~ ', ' ~ rejudge_ctes(none, id_column, column_names, rejudged_list, verdict_columns, waits_for, content_rules)
+        ~ ' select distinct ' ~ id_column ~ ' from verdict_changed'
+    ).columns[0].values() | list -%}
+    {%- if found | select('number') | list | length == found | length -%}
+        {%- set changed_ids = found | sort | map('string') | list -%}
+        {#- over a placeholder column, named where it is used -#}
+        {%- set new_hint = static_key_filter(
+            '__id__',
+            'select ' ~ id_column ~ ' from ' ~ parsed ~ ' where ' ~ stamped_after_this() ~ ' and ' ~ id_column ~ ' is not null'
+        ) -%}
+        {%- if new_hint and changed_ids -%}
+            {%- set scope_hint = '(' ~ new_hint ~ ' or __id__ in (' ~ changed_ids | join(', ') ~ '))' -%}
+        {%- elif new_hint -%}
+            {%- set scope_hint = new_hint -%}
+        {%- endif -%}
+    {%- endif -%}
+{%- endif -%}
 with
 
 {% if is_incremental() %}
@@ -69,57 +120,11 @@ new_rows as (
 ),
 
 {% if rejudged %}
-rejudged_ids as (
+{%- if changed_ids is none %}
+{{ rejudged_ids_cte }},
+{%- endif %}
 
-    -- the ids with a version set aside for a reason that can change now: naming a
-    -- reference that has a clean version stamped since this model's last run
-    -- (`rejudge_when`: one condition per kind of reference, over this model's id and
-    -- reference columns; a clean id never becomes unclean, so the others keep
-    -- theirs). Narrow reads: the set-aside versions are many and spread over every
-    -- row group, so reading their other columns for all of them reads most of the
-    -- table; `set_aside` reads them for these ids only. A union, not an OR: see
-    -- `versions`.
-    {%- for condition in rejudge_when %}
-    select {{ id_column }} from {{ this }}
-    where reason is not null  -- implied by the next line, but a static filter: see versions
-        and reason in {{ rejudged_list }}
-        and {{ condition }}
-    {{ 'union all' if not loop.last }}
-    {%- endfor %}
-
-),
-
-set_aside as (
-
-    -- their versions set aside for those reasons, the only ones whose verdict can
-    -- change; the columns the content rules read
-    select row_key, {{ id_column }}, {{ verdict_columns | join(', ') }}
-        {%- for name in column_names %}, {{ name }}{% endfor %}
-    from {{ this }}
-    where reason is not null
-        and reason in {{ rejudged_list }}
-        and {{ id_column }} in (select {{ id_column }} from rejudged_ids)
-
-),
-
-set_aside_content as (
-
-    {{ caller('set_aside', false) }}
-
-),
-
-verdict_changed as (
-
-    select set_aside.{{ id_column }}
-    from set_aside
-    left join set_aside_content
-        on set_aside.row_key = set_aside_content.row_key
-    where set_aside.reason <> coalesce(set_aside_content.content_reason, 'clean')
-        {%- if waits_for %}
-        or coalesce(set_aside.{{ waits_for }}, -1) <> coalesce(set_aside_content.{{ waits_for }}, -1)
-        {%- endif %}
-
-),
+{{ rejudge_ctes(changed_ids, id_column, column_names, rejudged_list, verdict_columns, waits_for, content_rules) }},
 {% endif %}
 
 scope_ids as (
@@ -145,6 +150,9 @@ versions as (
     -- columns of the matching rows only; with the join's dynamic filter alone it reads
     -- them for the whole history (x4 at 10M orders).
     where parsed.{{ id_column }} is not null
+        {%- if scope_hint %}
+        and {{ scope_hint | replace('__id__', 'parsed.' ~ id_column) }}
+        {%- endif %}
     union all
     select {{ version_columns }}
     from {{ parsed }} as parsed
@@ -160,6 +168,9 @@ earlier as (
     select row_key, {{ verdict_columns | join(', ') }}, payload_text
     from {{ this }}
     where {{ id_column }} in (select {{ id_column }} from scope_ids)
+        {%- if scope_hint %}
+        and {{ scope_hint | replace('__id__', id_column) }}
+        {%- endif %}
 
 ),
 {% if caller is defined %}
@@ -171,7 +182,7 @@ new_versions as (
 
 content as (
 
-    {{ caller('new_versions', true) }}
+    {{ caller('new_versions', true, none) }}
     union all
     -- the older versions in scope: the verdict they were given, or the one just
     -- given again by reference
@@ -210,7 +221,7 @@ versions as (
 {% if caller is defined %}
 content as (
 
-    {{ caller('versions', false) }}
+    {{ caller('versions', false, none) }}
 
 ),
 {% endif %}
@@ -335,6 +346,48 @@ final as (
 select * from final
 {{ write_order(id_column) }}
 {% endmacro %}
+
+
+{#- classify_versions' CTEs that re-judge the set-aside versions (`set_aside`,
+    `set_aside_content`, `verdict_changed`), for the ids `ids` (a list of SQL literals)
+    or, when none, those of the CTE `rejudged_ids`; `content_rules` is its call block. -#}
+{% macro rejudge_ctes(ids, id_column, column_names, rejudged_list, verdict_columns, waits_for, content_rules) -%}
+set_aside as (
+
+    -- their versions set aside for those reasons, the only ones whose verdict can
+    -- change; the columns the content rules read
+    select row_key, {{ id_column }}, {{ verdict_columns | join(', ') }}
+        {%- for name in column_names %}, {{ name }}{% endfor %}
+    from {{ this }}
+    where reason is not null
+        and reason in {{ rejudged_list }}
+        {%- if ids is none %}
+        and {{ id_column }} in (select {{ id_column }} from rejudged_ids)
+        {%- else %}
+        and {{ id_column }} in ({{ ids | join(', ') if ids else 'null' }})
+        {%- endif %}
+
+),
+
+set_aside_content as (
+
+    {{ content_rules('set_aside', false, ids) }}
+
+),
+
+verdict_changed as (
+
+    select set_aside.{{ id_column }}
+    from set_aside
+    left join set_aside_content
+        on set_aside.row_key = set_aside_content.row_key
+    where set_aside.reason <> coalesce(set_aside_content.content_reason, 'clean')
+        {%- if waits_for %}
+        or coalesce(set_aside.{{ waits_for }}, -1) <> coalesce(set_aside_content.{{ waits_for }}, -1)
+        {%- endif %}
+
+)
+{%- endmacro %}
 
 
 {#- The body of quarantine_<entity>: the rows of `classified_model` set aside, with the

@@ -9,7 +9,7 @@
 -- (missing_product_id, kept with the version: the items' product_id column is the
 -- whole history's).
 
-{% call(versions, new_only) classify_versions(
+{% call(versions, new_only, ids) classify_versions(
     'int_orders_parsed', 'order_id',
     ['customer_id', 'status', 'order_ts', 'cast(order_ts as date) as order_date'],
     rejudged=['unknown_customer', 'unknown_product'],
@@ -56,6 +56,10 @@
         where items.order_id in (select order_id from {{ versions }})
             {%- if new_only %}
             and items.{{ stamped_after_this() }}
+            {%- endif %}
+            {%- if ids is not none %}
+            -- the same orders as constants (macros/classify_versions.sql)
+            and items.order_id in ({{ ids | join(', ') if ids else 'null' }})
             {%- endif %}
         {%- endif %}
         group by items.row_key

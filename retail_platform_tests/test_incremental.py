@@ -283,7 +283,9 @@ def test_new_loads_are_looked_up_among_the_recent_rows_first(
         dbt_build(db, dbt_work, "--log-level-file", "debug")
         lookups = [
             " ".join(sql.split("group by")[0].split())
-            for sql in log.read_text().split("select load_label, count(*), min(loaded_at), null")[1:]
+            for sql in log.read_text().split("select load_label, count(*), min(loaded_at), null")[
+                1:
+            ]
             if '"raw"."raw_orders"' in sql.split("group by")[0]
         ]
         return [
@@ -341,3 +343,26 @@ def test_an_order_waiting_for_two_products_is_cleared_by_the_second(
     dbt_build(db, dbt_work)
     assert 200 in stg_orders()
     assert_same(snapshot(db), full_refresh_of(db, dbt_work))
+
+
+def test_a_load_with_an_empty_label_is_taken_in(warehouse: DuckDBWarehouse, dbt_work: Path):
+    """Another writer's label outside the load-label charset, even an empty one, keeps
+    the lookup's subquery form (macros/incremental.sql, loads_not_in_this): its rows
+    are taken in all the same."""
+    db = warehouse.file
+    warehouse.load_batch("raw_customers", "c1", [customer(1, "Lyon", 1)], loaded_at=T0)
+    warehouse.load_batch("raw_products", "p1", [product(10, 2.5, 1)], loaded_at=T0)
+    warehouse.load_batch(
+        "raw_orders",
+        "o1",
+        [order(100, 1, "placed", 0, 10, [(10, 1)])],
+        loaded_at=T0 + timedelta(hours=10),
+    )
+    dbt_build(db, dbt_work)
+    with duckdb.connect(str(db)) as con:
+        con.execute(
+            "insert into raw.raw_orders (load_label, loaded_at, payload) values ('', ?, ?)",
+            [T0 + timedelta(hours=11), order(101, 1, "placed", 0, 11, [(10, 1)]).decode()],
+        )
+    dbt_build(db, dbt_work)
+    assert {row[0] for row in snapshot(db)["staging.stg_orders"]} == {100, 101}

@@ -109,7 +109,9 @@
                 {%- set answer = run_query(new_loads_since(raw_table, start)) -%}
                 {%- set missing = answer.columns[3].values() | reject('none') | list -%}
                 {%- if start is none or (missing and answer.columns[1].values() | sum == missing[0]) -%}
-                    {%- do complete.append(answer.rows | selectattr(0) | list) -%}
+                    {#- every row but the count's (label null); an empty label stays, and
+                        keeps the subquery form below -#}
+                    {%- do complete.append(answer.rows | rejectattr(0, 'none') | list) -%}
                 {%- endif -%}
             {%- endif -%}
         {%- endfor -%}

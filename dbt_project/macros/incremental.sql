@@ -74,8 +74,15 @@
     {%- if offline_compile() -%}
         coalesce(({{ lookup }}), {{ epoch }})
     {%- else -%}
-        {%- set values = run_query(lookup).columns[0].values() if execute else [] -%}
-        {%- set newest = values[0] if values else none -%}
+        {#- Asked once per rendering context (a model's SQL; its hooks), which asks it
+            a dozen times and each answer scans the stamp column. So a post-hook gets
+            the newest stamp from before the model wrote. -#}
+        {%- set asked = model.setdefault('newest_stamps', {}) -%}
+        {%- if this | string not in asked -%}
+            {%- set values = run_query(lookup).columns[0].values() if execute else [] -%}
+            {%- do asked.update({this | string: values[0] if values else none}) -%}
+        {%- endif -%}
+        {%- set newest = asked[this | string] -%}
         {{ stamp_literal(newest) if newest is not none else epoch }}
     {%- endif -%}
 {%- endmacro %}

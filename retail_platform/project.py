@@ -52,6 +52,7 @@ def parse_manifest(project: DbtProject) -> None:
 
 def manifest_is_current(project: DbtProject) -> bool:
     """The manifest exists, is newer than every dbt source file and was parsed for this warehouse."""
+    kind = warehouse_kind()  # first: a bad setting is its one-line error, not dbt's
     manifest = project.manifest_path
     if not manifest.exists():
         return False
@@ -64,7 +65,7 @@ def manifest_is_current(project: DbtProject) -> bool:
     with manifest.open() as f:  # "metadata" comes first: no need to load the whole file
         head = f.read(4096)
     adapter = re.search(r'"adapter_type":\s*"(\w+)"', head)
-    return bool(adapter) and adapter.group(1) == warehouse_kind()
+    return bool(adapter) and adapter.group(1) == kind
 
 
 def dbt_argv(command: str, work_dir: Path, *extra: str) -> list[str]:

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from retail_platform.snapshots import Mart
 
@@ -158,6 +159,21 @@ def test_a_bad_warehouse_setting_is_one_line_from_every_entry_point(tmp_path):
         "retail-dbt: error: RETAIL_WAREHOUSE must be one of duckdb, starrocks, got 'oracle'"
     ], dbt.stderr
     assert not (tmp_path / "w.duckdb").exists()
+
+
+def test_setup_names_a_bad_setting_before_a_stale_manifest_runs_dbt(tmp_path, monkeypatch):
+    """`make setup` after a dbt file changed: the setting is checked before `dbt parse`
+    would run and fail with a traceback around its own error."""
+    from dagster_dbt import DbtProject
+
+    from retail_platform.project import manifest_is_current
+    from retail_platform.warehouse.base import WarehouseError
+
+    monkeypatch.setenv("RETAIL_WAREHOUSE", "oracle")
+    (tmp_path / "dbt_project.yml").write_text("name: p\n")
+    stale = DbtProject(project_dir=tmp_path)  # no manifest yet
+    with pytest.raises(WarehouseError, match="RETAIL_WAREHOUSE must be one of"):
+        manifest_is_current(stale)
 
 
 def test_retail_dbt_names_a_bad_vacuum_period(tmp_path):

@@ -419,8 +419,12 @@ class StarRocksSqlDouble:
         missing = [n for n in named if table.column(n) is None]
         if missing:
             raise StarRocksError(ER_PARSE_ERROR, f"Unknown column(s) {missing} in '{name}'")
-        produced = self._output_columns(insert.expression, database)
         wanted = len(named) if named else len(table.columns)
+        if isinstance(insert.expression, exp.Values):  # VALUES (...), (...): each row's length
+            lengths = {len(row.expressions) for row in insert.expression.expressions}
+            produced = [None] * (lengths.pop() if len(lengths) == 1 else -1)
+        else:
+            produced = self._output_columns(insert.expression, database)
         if len(produced) != wanted:
             raise StarRocksError(
                 ER_PARSE_ERROR,

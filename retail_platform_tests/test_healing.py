@@ -297,18 +297,25 @@ def test_ledger_remembers_labels_for_the_window_only(warehouse):
 
 
 def test_watermarks_are_the_models_own_rows(warehouse, instance):
-    """dbt keeps no bookkeeping beside its models, so nothing of it grows with the runs:
-    what each incremental model has taken in is the run stamp on its own rows
-    (macros/incremental.sql), and the contract's tables show none of it."""
+    """dbt keeps no bookkeeping beside its models that grows with the runs: what each
+    incremental model has taken in is the run stamp on its own rows
+    (macros/incremental.sql), and the contract's tables show none of it. The one table
+    of dbt's own, the running totals (macros/running_totals.sql), holds a row per
+    model and figure, however many runs."""
     import json
 
     from retail_platform.project import dbt_project
     from retail_platform_tests.test_marts import compare_marts, run_dbt, run_simulator
 
-    for _ in range(2):
+    totals = []
+    for _ in range(3):
         run_simulator(warehouse, instance, customers=30, products=5, orders=100, dirty_rate=0.0)
         run_dbt(warehouse, instance)
+        totals.append(warehouse.query("select model, figure, kind from staging.report_totals"))
     compare_marts(warehouse)
+    # A first build has no rows replaced to note; from then on the same keys.
+    assert totals[0] and set(totals[0]) < set(totals[1]) == set(totals[2])
+    assert len(totals[2]) == len(set(totals[2]))
 
     nodes = json.loads(dbt_project.manifest_path.read_text())["nodes"].values()
     models = {
@@ -320,7 +327,7 @@ def test_watermarks_are_the_models_own_rows(warehouse, instance):
         "select table_schema, table_name from information_schema.tables "
         "where table_schema in ('staging', 'marts')"
     )
-    assert set(relations) == set(models)  # no watermark log, no table of dbt's own
+    assert set(relations) == set(models) | {("staging", "report_totals")}  # no watermark log
     stamped = {
         (schema, table)
         for schema, table in warehouse.query(

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import duckdb
 
+from retail_platform.assets.dbt_metadata import report_in
 from retail_platform.project import dbt_argv
 from retail_platform.simulator.runner import BatchSizes, run_batch
 from retail_platform.warehouse.duckdb import DuckDBWarehouse
@@ -80,13 +81,38 @@ def assert_same(incremental: dict[str, list[tuple]], full: dict[str, list[tuple]
         assert not diff, f"{table}: first differing rows {diff[:3]}"
 
 
+def reports(stdout: str) -> dict[str, dict]:
+    """What a build run as Dagster runs it (`--log-format json`) reported, by model name."""
+    found: dict[str, dict] = {}
+    for line in stdout.splitlines():
+        report = report_in(json.loads(line)) if line.startswith("{") else None
+        if report is not None:
+            found.setdefault(report.pop("unique_id").split(".")[-1], {}).update(report)
+    return found
+
+
+def assert_reports_count_the_views(stdout: str, db: Path) -> None:
+    """The row counts and fact figures a build reported (kept as running totals,
+    macros/running_totals.sql) are those of the views as they are."""
+    built = reports(stdout)
+    with duckdb.connect(str(db), read_only=True) as con:
+        for table in CONTRACT_TABLES:
+            ((rows,),) = con.execute(f"select count(*) from {table}").fetchall()
+            assert built[table.split(".")[1]]["row_count"] == rows, table
+        ((days, revenue),) = con.execute(
+            "select count(distinct order_date), sum(revenue) from marts.fact_daily_sales"
+        ).fetchall()
+    newest = built["fact_daily_sales"]["days"][0]
+    assert (newest[3], newest[4]) == (days, float(revenue))
+
+
 def test_incremental_builds_equal_a_full_refresh(warehouse: DuckDBWarehouse, dbt_work: Path):
     db = warehouse.file
     for _ in range(5):
         run_batch(
             warehouse, sizes=BatchSizes(customers=150, products=15, orders=800), dirty_rate=0.08
         )
-        dbt_build(db, dbt_work)
+        assert_reports_count_the_views(dbt_build(db, dbt_work, "--log-format", "json"), db)
 
     incremental = snapshot(db)
     # The sequence exercised what it is meant to: updates and every kind of fault.
@@ -170,6 +196,9 @@ def order(
 def test_late_out_of_order_loads_and_late_references(warehouse: DuckDBWarehouse, dbt_work: Path):
     db = warehouse.file
 
+    def build() -> None:
+        assert_reports_count_the_views(dbt_build(db, dbt_work, "--log-format", "json"), db)
+
     def load(table: str, label: str, rows: list[bytes], at_hours: float) -> None:
         warehouse.load_batch(table, label, rows, loaded_at=T0 + timedelta(hours=at_hours))
 
@@ -189,7 +218,7 @@ def test_late_out_of_order_loads_and_late_references(warehouse: DuckDBWarehouse,
         ],
         2,
     )
-    dbt_build(db, dbt_work)
+    build()
 
     # Run 2: customer 3 and product 99 arrive; order 100 is updated (moves a day, loses a
     # line); order 101 is cancelled, emptying its day for product 10 ...
@@ -201,7 +230,7 @@ def test_late_out_of_order_loads_and_late_references(warehouse: DuckDBWarehouse,
         [order(100, 1, "paid", 3, 6, [(10, 1)]), order(101, 2, "cancelled", 0, 6, [(10, 5)])],
         6,
     )
-    dbt_build(db, dbt_work)
+    build()
 
     # Run 3: loads that commit now with EARLIER loaded_at than what was processed:
     # an older version of order 100 (must not win), an older customer 1 version, and a
@@ -220,7 +249,7 @@ def test_late_out_of_order_loads_and_late_references(warehouse: DuckDBWarehouse,
         [json.dumps('{"order_id": 1').encode(), order(104, 2, "placed", 4, 7, [(10, 1)])] * 2,
         7,
     )
-    dbt_build(db, dbt_work)
+    build()
 
     incremental = snapshot(db)
     stg_orders = {row[0]: row for row in incremental["staging.stg_orders"]}
@@ -366,3 +395,44 @@ def test_a_load_with_an_empty_label_is_taken_in(warehouse: DuckDBWarehouse, dbt_
         )
     dbt_build(db, dbt_work)
     assert {row[0] for row in snapshot(db)["staging.stg_orders"]} == {100, 101}
+
+
+def test_the_reports_carry_their_row_counts_from_build_to_build(
+    warehouse: DuckDBWarehouse, dbt_work: Path
+):
+    """macros/running_totals.sql: a build's reports take the views' counts from the
+    totals the previous build left, corrected by what this build replaced and wrote;
+    they do not count the views. A total the chain cannot vouch for (a build dbt ran
+    without reports since) is counted again."""
+    db = warehouse.file
+
+    def batch() -> None:
+        run_batch(warehouse, sizes=BatchSizes(customers=50, products=5, orders=200), dirty_rate=0.1)
+
+    def reported_build(*extra: str) -> dict[str, dict]:
+        stdout = dbt_build(db, dbt_work, "--log-format", "json", *extra)
+        return reports(stdout)
+
+    def count(table: str) -> int:
+        ((rows,),) = warehouse.query(f"select count(*) from {table}")
+        return rows
+
+    batch()
+    reported_build()
+    # A total that is off by 1000 stays off by 1000: it is carried, not counted.
+    with duckdb.connect(str(db)) as con:
+        con.execute(
+            "update staging.report_totals set value = value + 1000"
+            " where model = 'int_orders_classified' and figure = 'latest_versions' and kind = 'total'"
+        )
+    batch()
+    built = reported_build()
+    assert built["stg_orders"]["row_count"] == count("staging.stg_orders") + 1000
+    assert built["quarantine_orders"]["row_count"] == count("staging.quarantine_orders")
+    # A build without reports (dbt by hand) breaks the chain: counted again.
+    batch()
+    dbt_build(db, dbt_work)
+    batch()
+    built = reported_build()
+    assert built["stg_orders"]["row_count"] == count("staging.stg_orders")
+    assert_reports_count_the_views(dbt_build(db, dbt_work, "--log-format", "json"), db)

@@ -89,23 +89,35 @@ rejudged_ids as (
 {%- set content_rules = caller if caller is defined else none -%}
 {%- set changed_ids = none -%}
 {%- set scope_hint = '' -%}
-{%- if is_incremental() and rejudged and execute and not offline_compile() -%}
-    {%- set found = run_query(
-        'with ' ~ rejudged_ids_cte ~ ', ' ~ rejudge_ctes(none, id_column, column_names, rejudged_list, verdict_columns, waits_for, content_rules)
-        ~ ' select distinct ' ~ id_column ~ ' from verdict_changed'
-    ).columns[0].values() | list -%}
-    {%- if found | select('number') | list | length == found | length -%}
-        {%- set changed_ids = found | sort | map('string') | list -%}
+{%- if is_incremental() and execute and not offline_compile() -%}
+    {%- set new_ids = 'select ' ~ id_column ~ ' from ' ~ parsed ~ ' where ' ~ stamped_after_this() ~ ' and ' ~ id_column ~ ' is not null' -%}
+    {%- if rejudged -%}
         {#- over a placeholder column, named where it is used -#}
-        {%- set new_hint = static_key_filter(
-            '__id__',
-            'select ' ~ id_column ~ ' from ' ~ parsed ~ ' where ' ~ stamped_after_this() ~ ' and ' ~ id_column ~ ' is not null'
-        ) -%}
-        {%- if new_hint and changed_ids -%}
-            {%- set scope_hint = '(' ~ new_hint ~ ' or __id__ in (' ~ changed_ids | join(', ') ~ '))' -%}
-        {%- elif new_hint -%}
-            {%- set scope_hint = new_hint -%}
+        {%- set new_hint = static_key_filter('__id__', new_ids) -%}
+        {%- set scope_hint = new_hint -%}
+        {%- set found = run_query(
+            'with ' ~ rejudged_ids_cte ~ ', ' ~ rejudge_ctes(none, id_column, column_names, rejudged_list, verdict_columns, waits_for, content_rules)
+            ~ ' select distinct ' ~ id_column ~ ' from verdict_changed'
+        ).columns[0].values() | list -%}
+        {%- if found | select('number') | list | length == found | length -%}
+            {%- set changed_ids = found | sort | map('string') | list -%}
+            {%- if new_hint and changed_ids -%}
+                {%- set scope_hint = '(' ~ new_hint ~ ' or __id__ in (' ~ changed_ids | join(', ') ~ '))' -%}
+            {%- endif -%}
+        {%- else -%}
+            {%- set scope_hint = '' -%}
         {%- endif -%}
+    {%- endif -%}
+    {#- What Dagster's reports count over this model, less the rows this run replaces
+        (`earlier` below): macros/running_totals.sql. Not when the re-judged ids stay a
+        subquery: the reports then count the views whole. -#}
+    {%- if not rejudged or changed_ids is not none -%}
+        {%- set in_scope = id_column ~ ' in (' ~ new_ids ~ ')'
+            ~ (' or ' ~ id_column ~ ' in (' ~ changed_ids | join(', ') ~ ')' if changed_ids else '') -%}
+        {%- do note_replaced(
+            classified_figures(),
+            '(' ~ in_scope ~ ')' ~ (' and ' ~ scope_hint | replace('__id__', id_column) if scope_hint else '')
+        ) -%}
     {%- endif -%}
 {%- endif -%}
 with
@@ -387,6 +399,17 @@ verdict_changed as (
         {%- endif %}
 
 )
+{%- endmacro %}
+
+
+{#- What the views over an int_<entity>_classified model count, kept as running totals
+    for Dagster's reports (macros/running_totals.sql): stg_<entity> holds its latest
+    clean versions, quarantine_<entity> its rows set aside. -#}
+{% macro classified_figures() -%}
+    {{ return({
+        'latest_versions': 'sum(case when is_latest_version then 1 else 0 end)',
+        'set_aside': 'sum(case when reason is not null then 1 else 0 end)',
+    }) }}
 {%- endmacro %}
 
 

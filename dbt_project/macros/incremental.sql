@@ -4,8 +4,10 @@
     Where the state lives: in the intermediate models (models/staging/intermediate) and
     the dimensions, in their own rows. The contract's staging tables and
     fact_daily_sales are views of the intermediate models; there is no other
-    bookkeeping table. Nothing a batch pays reads the whole history: the data tests
-    look at the keys the latest build touched too (macros/batch_scope.sql).
+    bookkeeping table (`report_totals` holds only what Dagster's reports show of the
+    views, and is counted again whenever it cannot vouch for them:
+    macros/running_totals.sql). Nothing a batch pays reads the whole history: the data
+    tests look at the keys the latest build touched too (macros/batch_scope.sql).
 
     The rule: a model takes in the batches of its input that it has not taken in yet.
     What it has taken in is read off its own rows before it runs, and written into its
@@ -203,13 +205,18 @@
 
 {#- Pre-hook: on an incremental run, delete this model's rows of what its new input
     touches, so the model inserts them whole again. StarRocks takes DELETE ... WHERE
-    col IN (subquery) on Primary Key tables only: these models are ones. -#}
-{% macro delete_changed(input, column) -%}
+    col IN (subquery) on Primary Key tables only: these models are ones. `figures`:
+    the running totals the model keeps of its rows, less the rows deleted
+    (macros/running_totals.sql). -#}
+{% macro delete_changed(input, column, figures=none) -%}
     {%- if is_incremental() -%}
         {%- set keys = changed(input, column) -%}
-        {%- set hint = static_key_filter(column, keys) %}
-        delete from {{ this }} where {{ column }} in ({{ keys }})
-            {%- if hint %} and {{ hint }}{% endif %}
+        {%- set hint = static_key_filter(column, keys) -%}
+        {%- set deleted = column ~ ' in (' ~ keys ~ ')' ~ (' and ' ~ hint if hint else '') -%}
+        {%- if figures -%}
+            {%- do note_replaced(figures, deleted) -%}
+        {%- endif %}
+        delete from {{ this }} where {{ deleted }}
     {%- endif -%}
 {%- endmacro %}
 

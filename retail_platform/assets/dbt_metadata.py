@@ -2,8 +2,9 @@
 
 dbt reports them itself: a post-hook on every model (dbt_project/macros/dagster_metadata.sql)
 asks its own connection for the model's row count and column types right after
-building it (the fact also its daily figures), and logs them as one JSON line into the
-event stream Dagster reads. Each model's materialization is then yielded as soon as
+building it (the fact also its daily figures; a view's count and the fact's totals
+are running totals, dbt_project/macros/running_totals.sql), and logs them as one JSON
+line into the event stream Dagster reads. Each model's materialization is then yielded as soon as
 dbt reports the model done, with its metadata: nothing waits for dbt to exit.
 
 dagster-dbt's `fetch_row_counts()` / `fetch_column_metadata()` would ask through a dbt

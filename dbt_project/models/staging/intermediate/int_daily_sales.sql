@@ -8,7 +8,13 @@
 -- recomputed whole from int_order_lines, so a day whose orders all got cancelled
 -- disappears.
 
-{{ config(pre_hook="{{ delete_changed(ref('int_orders_classified'), 'order_date') }}") }}
+-- It also keeps the day count and total revenue that Dagster shows of the fact
+-- (macros/dagster_metadata.sql, daily_figures).
+
+{{ config(
+    pre_hook="{{ delete_changed(ref('int_orders_classified'), 'order_date', daily_figures()) }}",
+    post_hook="{{ keep_running_totals(daily_figures()) }}",
+) }}
 
 with
 

@@ -9,6 +9,9 @@
 -- (missing_product_id, kept with the version: the items' product_id column is the
 -- whole history's).
 
+-- Keeps the row counts of its stg_ and quarantine_ views (macros/running_totals.sql).
+{{ config(post_hook="{{ keep_running_totals(classified_figures()) }}") }}
+
 {% call(versions, new_only, ids) classify_versions(
     'int_orders_parsed', 'order_id',
     ['customer_id', 'status', 'order_ts', 'cast(order_ts as date) as order_date'],

@@ -421,14 +421,13 @@ class StarRocksSqlDouble:
             raise StarRocksError(ER_PARSE_ERROR, f"Unknown column(s) {missing} in '{name}'")
         wanted = len(named) if named else len(table.columns)
         if isinstance(insert.expression, exp.Values):  # VALUES (...), (...): each row's length
-            lengths = {len(row.expressions) for row in insert.expression.expressions}
-            produced = [None] * (lengths.pop() if len(lengths) == 1 else -1)
+            counts = {len(row.expressions) for row in insert.expression.expressions}
         else:
-            produced = self._output_columns(insert.expression, database)
-        if len(produced) != wanted:
+            counts = {len(self._output_columns(insert.expression, database))}
+        if counts != {wanted}:
             raise StarRocksError(
                 ER_PARSE_ERROR,
-                f"Column count doesn't match value count: {wanted} columns, {len(produced)} values",
+                f"Column count doesn't match value count: {wanted} columns, {sorted(counts)} values",
             )
         return None
 

@@ -28,8 +28,10 @@
     are kept only when dbt's output is machine-read (macros/dagster_metadata.sql).
 #}
 
-{% macro report_totals_relation() -%}
-    {{ return(api.Relation.create(database=this.database, schema=target.schema, identifier='report_totals')) }}
+{#- Next to the models: in the database of `this`, or of the graph node `node` where no
+    model is being built (on-run-start). -#}
+{% macro report_totals_relation(node=none) -%}
+    {{ return(api.Relation.create(database=(node or this).database, schema=target.schema, identifier='report_totals')) }}
 {%- endmacro %}
 
 {#- on-run-start: the table, once per run (by the hooks of two models at once, DuckDB
@@ -38,8 +40,7 @@
     {%- if reports_wanted() -%}
         {%- set node = graph.nodes['model.' ~ project_name ~ '.int_orders_classified'] -%}
         {{ adapter.dispatch('create_report_totals', 'retail')(
-            api.Relation.create(database=node.database, schema=target.schema, identifier='report_totals'),
-            node.config.get('properties'),
+            report_totals_relation(node), node.config.get('properties'),
         ) }}
     {%- endif -%}
 {%- endmacro %}

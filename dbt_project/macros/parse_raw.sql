@@ -3,9 +3,11 @@
     parsed and repaired; append-only, taking in the loads it does not hold yet
     (macros/incremental.sql).
 
-    The model gives its entity's own columns as a call block: SQL expressions over
-    `payload`, e.g. `trim({{ json_str('payload', 'city') }}) as city`. Every entity
-    gets the same around them:
+    The model names the payload keys its entity reads (`keys`) and gives its own
+    columns as a call block over their values as text:
+    `{% call(payload) parse_raw('raw_customers', 'customer_id', ['city']) %}
+    trim({{ payload['city'] }}) as city {% endcall %}` (each payload is parsed once for
+    all its keys: cross_db/json.sql, json_strs). Every entity gets the same around them:
       row_key        one raw row: its load, its payload, which identical copy in the load
       load_label, loaded_at, payload (as loaded; read again for order items, and for
                      the text of the rows set aside)
@@ -20,10 +22,11 @@
                      (`malformed_json`, `missing_id`), null when it parsed
       _stamp         the run that parsed it
 -#}
-{% macro parse_raw(raw_table, id_column) %}
+{% macro parse_raw(raw_table, id_column, keys) %}
 {#- The raw rows taken in, as a subquery read where it is used: a CTE used twice is
     materialized whole by DuckDB (every payload, in a first build). -#}
 {%- set new_loads = loads_not_in_this(source('raw', raw_table)) if is_incremental() else none -%}
+{%- set payload_strs = json_strs('payload', [id_column, 'updated_at'] + keys) -%}
 {%- set source_rows -%}
     (
         select
@@ -76,12 +79,18 @@ numbered as (
 parsed as (
 
     select
-        *,
+        load_label,
+        loaded_at,
+        payload,
+        payload_hash,
+        copy_in_load,
         {{ json_is_object('payload') }} as is_object,
-        {{ cast_or_null(json_str('payload', id_column), 'bigint') }} as {{ id_column }},
-        {{ caller() | trim | indent(8) }},
-        {{ parse_utc_ts(json_str('payload', 'updated_at')) }} as updated_at
-    from numbered
+        {{ cast_or_null(payload_strs['values'][id_column], 'bigint') }} as {{ id_column }},
+        {{ caller(payload_strs['values']) | trim | indent(8) }},
+        {{ parse_utc_ts(payload_strs['values']['updated_at']) }} as updated_at
+    from (
+        select *{% if payload_strs.extract %}, {{ payload_strs.extract }}{% endif %} from numbered
+    ) as numbered
 
 ),
 

@@ -239,16 +239,33 @@ content as (
 {% endif %}
 {% endif %}
 
+repeated_payloads as (
+
+    -- the payloads held more than once: the only rows that need numbering (a window
+    -- over every version sorts the whole history in a first build)
+    select payload_hash from versions group by payload_hash having count(*) > 1
+
+),
+
 numbered as (
 
-    -- the same payload sent again is the same event: only its first copy counts
+    -- the same payload sent again is the same event: only its first copy counts (a
+    -- null payload never parses: its copy number is never read)
+    select versions.*, 1 as copy_number
+    from versions
+    left join repeated_payloads
+        on versions.payload_hash = repeated_payloads.payload_hash
+    where repeated_payloads.payload_hash is null
+    union all
     select
-        *,
+        versions.*,
         row_number() over (
-            partition by payload_hash
-            order by loaded_at, load_label, copy_in_load
+            partition by versions.payload_hash
+            order by versions.loaded_at, versions.load_label, versions.copy_in_load
         ) as copy_number
     from versions
+    inner join repeated_payloads
+        on versions.payload_hash = repeated_payloads.payload_hash
 
 ),
 
@@ -277,16 +294,17 @@ judged as (
 
 ),
 
-latest_clean as (
+ranked as (
 
+    -- the versions of each id, clean ones apart, newest first: the latest clean
+    -- version ranks first among the clean ones (one window, no join back by row_key)
     select
-        row_key,
+        judged.*,
         row_number() over (
-            partition by {{ id_column }}
+            partition by {{ id_column }}, reason is null
             order by updated_at desc, loaded_at desc, load_label desc, row_key desc
         ) as version_rank
     from judged
-    where reason is null
 
 ),
 
@@ -344,11 +362,9 @@ final as (
         {%- if waits_for %}
         judged.{{ waits_for }},
         {%- endif %}
-        coalesce(latest_clean.version_rank = 1, false) as is_latest_version,
+        (judged.reason is null and judged.version_rank = 1) as is_latest_version,
         {{ run_stamp() }} as _stamp
-    from judged
-    left join latest_clean
-        on judged.row_key = latest_clean.row_key
+    from ranked as judged
     left join set_aside_text
         on judged.row_key = set_aside_text.row_key
 

@@ -384,14 +384,18 @@ set_aside as (
 
     -- their versions set aside for those reasons, the only ones whose verdict can
     -- change; the columns the content rules read
-    select row_key, {{ id_column }}, {{ verdict_columns | join(', ') }}
+    select row_key, classified.{{ id_column }}, {{ verdict_columns | join(', ') }}
         {%- for name in column_names %}, {{ name }}{% endfor %}
-    from {{ this }}
+    from {{ this }} as classified
+    {%- if ids is none %}
+    -- A join, not an IN-subquery: DuckDB then filters this scan by the ids found; it
+    -- read every version set aside for the IN-subquery first (twice the time at 10M).
+    inner join (select distinct {{ id_column }} from rejudged_ids) as rejudged
+        on classified.{{ id_column }} = rejudged.{{ id_column }}
+    {%- endif %}
     where reason is not null
         and reason in {{ rejudged_list }}
-        {%- if ids is none %}
-        and {{ id_column }} in (select {{ id_column }} from rejudged_ids)
-        {%- else %}
+        {%- if ids is not none %}
         and {{ id_column }} in ({{ ids | join(', ') if ids else 'null' }})
         {%- endif %}
 

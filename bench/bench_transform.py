@@ -9,7 +9,8 @@ should cost about the same whatever the history: the target is (10M) / (100k) <=
 dbt's start-up (parse, connect) is a fixed cost in both and is included, as a user
 pays it; dbt's own "Finished running ... in X seconds" is reported next to it.
 
-Builds run as Dagster runs them (`--log-format json`), so each model reports its row
+Builds run as Dagster runs them (assets/dbt.py's BUILD_ARGS, `--log-format json`): no
+unit tests, no JSON artifacts, and each model reports its row
 count, column types and (the fact) daily figures from a post-hook
 (macros/dagster_metadata.sql). What that metadata costs is the seconds each report
 says it took, summed over the timed build itself; plus publishing the marts for
@@ -37,8 +38,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from retail_platform.assets.dbt import BUILD_ARGS
 from retail_platform.assets.dbt_metadata import MARTS_SCHEMA, report_in
-from retail_platform.project import dbt_argv
+from retail_platform.project import dbt_argv, dbt_project
 from retail_platform.simulator.runner import BatchSizes, run_batch
 from retail_platform.snapshots import Mart
 from retail_platform.warehouse.duckdb import DuckDBWarehouse
@@ -79,9 +81,9 @@ EVERY_BUILD = "0"
 
 def dbt_build(
     db: Path, work: Path, vacuum_minutes: str = WITHIN_A_PERIOD
-) -> tuple[float, float | None, float]:
+) -> tuple[float, float | None, float, str]:
     """Run `dbt build`; return (wall seconds of the subprocess, dbt's own seconds, the
-    seconds its metadata reports took). Its peak RSS goes to PEAKS."""
+    seconds its metadata reports took, its slowest nodes). Its peak RSS goes to PEAKS."""
     env = {
         **os.environ,
         "RETAIL_WAREHOUSE": "duckdb",
@@ -89,7 +91,7 @@ def dbt_build(
         "RETAIL_DUCKDB_VACUUM_MINUTES": vacuum_minutes,
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     }
-    command = dbt_argv("build", work, "--log-format", "json")
+    command = dbt_argv(BUILD_ARGS[0], work, *BUILD_ARGS[1:], "--log-format", "json")
     started = time.perf_counter()
     with tempfile.TemporaryFile("w+") as out:
         # retail-dbt execs dbt in the same process: wait4 gives dbt's own peak RSS.
@@ -105,7 +107,8 @@ def dbt_build(
     if process.returncode != 0:
         sys.exit(f"dbt build failed on {db}:\n{stdout[-4000:]}")
     found = FINISHED.search(stdout)
-    return wall, float(found.group(1)) if found else None, report_seconds(stdout)
+    own = float(found.group(1)) if found else None
+    return wall, own, report_seconds(stdout), slowest_nodes(stdout)
 
 
 def report_seconds(stdout: str) -> float:
@@ -122,18 +125,19 @@ def report_seconds(stdout: str) -> float:
     return seconds
 
 
-def slowest_nodes(work: Path) -> str:
-    """The TOP_NODES slowest nodes of the last dbt build in `work`, with their seconds."""
-    results = json.loads((work / "target" / "run_results.json").read_text())["results"]
-    slowest = sorted(results, key=lambda r: -r["execution_time"])[:TOP_NODES]
-    # model.<project>.<name>, test.<project>.<name>.<hash>, unit_test.<project>.<model>.<name>
-    names = [
-        r["unique_id"].split(".")[3 if r["unique_id"].startswith("unit_test.") else 2]
-        for r in slowest
-    ]
-    return ", ".join(
-        f"{name} {r['execution_time']:.2f}" for name, r in zip(names, slowest, strict=True)
-    )
+def slowest_nodes(stdout: str) -> str:
+    """The TOP_NODES slowest nodes of a build, with their seconds, from its JSON log
+    (the build writes no run_results.json)."""
+    times = []
+    for line in stdout.splitlines():
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if event["info"]["name"] in ("LogModelResult", "LogTestResult"):
+            data = event["data"]
+            times.append((data["execution_time"], data["node_info"]["node_name"]))
+    return ", ".join(f"{name} {seconds:.2f}" for seconds, name in sorted(times)[::-1][:TOP_NODES])
 
 
 def time_build(db: Path, work: Path) -> tuple[tuple[float, float | None, float], float, str]:
@@ -148,8 +152,8 @@ def time_build(db: Path, work: Path) -> tuple[tuple[float, float | None, float],
         # Written back now, not during the build: the copy's dirty pages (4 GB at 10M
         # orders) otherwise compete with it for the disk, which no platform build does.
         os.sync()
-        wall, own, reports = dbt_build(db, work, vacuum_minutes)
-        builds.append((wall, own, reports, PEAKS[-1], slowest_nodes(work)))
+        wall, own, reports, nodes = dbt_build(db, work, vacuum_minutes)
+        builds.append((wall, own, reports, PEAKS[-1], nodes))
     before.unlink()
     peak = max(b[3] for b in builds)
     vacuumed = builds.pop()
@@ -163,9 +167,9 @@ def time_build(db: Path, work: Path) -> tuple[tuple[float, float | None, float],
     return (wall, own, reports), peak, nodes
 
 
-def publish_marts(warehouse: DuckDBWarehouse, work: Path) -> float:
+def publish_marts(warehouse: DuckDBWarehouse) -> float:
     """Seconds publishing the built marts for readers takes (as after a Dagster build)."""
-    manifest = json.loads((work / "target" / "manifest.json").read_text())
+    manifest = json.loads(dbt_project.manifest_path.read_text())
     marts = [
         Mart.from_node(n)
         for n in manifest["nodes"].values()
@@ -202,7 +206,7 @@ def warm_up(warehouse: DuckDBWarehouse, db: Path, work: Path, batch: int) -> Non
             step_seconds=SETTLED_STEP_SECONDS if day == 0 else 86_400,
         )
         dbt_build(db, work)
-        publish_marts(warehouse, work)
+        publish_marts(warehouse)
 
 
 def main() -> int:
@@ -228,15 +232,15 @@ def main() -> int:
             warehouse = DuckDBWarehouse(path=str(db))
             warehouse.setup()
             generated = load_history(warehouse, history, args.batch)
-            first_wall, first_dbt, _ = dbt_build(db, work)
-            publish_marts(warehouse, work)  # the first copies of the marts, as in the flow
+            first_wall, first_dbt, _, first_nodes = dbt_build(db, work)
+            publish_marts(warehouse)  # the first copies of the marts, as in the flow
             print(
                 f"history {history:>9,} orders: generated in {generated:6.1f} s, "
                 f"first (full) dbt build {first_wall:6.1f} s (dbt's own {first_dbt or 0:.1f} s, "
                 f"peak RSS {PEAKS[-1]:,.0f} MiB)",
                 flush=True,
             )
-            print(f"  slowest nodes (2 threads, overlapping): {slowest_nodes(work)}", flush=True)
+            print(f"  slowest nodes (2 threads, overlapping): {first_nodes}", flush=True)
             warm_up(warehouse, db, work, args.batch)
             run_batch(warehouse, sizes=sizes_for(args.batch), dirty_rate=DIRTY_RATE)
             ((raw_rows,),) = warehouse.query(
@@ -248,7 +252,7 @@ def main() -> int:
             wall, own, reports = results[history]
             print(f"  slowest nodes: {nodes}", flush=True)
             own_text = f"{own:.2f} s" if own is not None else "n/a"
-            publication = publish_marts(warehouse, work)
+            publication = publish_marts(warehouse)
             metadata_seconds[history] = reports + publication
             print(
                 f"history {history:>9,} orders: + {args.batch:,}-order batch, "

@@ -8,7 +8,8 @@
     `{% call(payload) parse_raw('raw_customers', 'customer_id', ['city']) %}
     trim({{ payload['city'] }}) as city {% endcall %}` (each payload is parsed once for
     all its keys: cross_db/json.sql, json_strs). Every entity gets the same around them:
-      row_key        one raw row: its load, its payload, which identical copy in the load
+      row_key        one raw row (a digest of its load, its payload and which identical
+                     copy in the load it is)
       load_label, loaded_at, payload (as loaded; read again for order items, and for
                      the text of the rows set aside)
       payload_hash   the digest of the payload as loaded: identical payloads share it
@@ -97,9 +98,10 @@ parsed as (
 final as (
 
     select
-        -- Over the stored text, not payload_hash (DuckDB's md5_number is a UHUGEINT,
-        -- very slow to cast to text); coalesced, as StarRocks's concat with a NULL is NULL.
-        md5(concat(load_label, '|', coalesce(cast(payload as varchar), ''), '|', cast(copy_in_load as varchar))) as row_key,
+        -- A 128-bit number, not md5's 32-character text: every int_ model joins and
+        -- reads by it. Over the stored text, not payload_hash (a UHUGEINT, very slow
+        -- to cast to text); coalesced, as StarRocks's concat with a NULL is NULL.
+        {{ text_hash("concat(load_label, '|', coalesce(cast(payload as varchar), ''), '|', cast(copy_in_load as varchar))") }} as row_key,
         *,
         case
             when not is_object then 'malformed_json'

@@ -427,7 +427,8 @@ class StarRocksSqlDouble:
         if counts != {wanted}:
             raise StarRocksError(
                 ER_PARSE_ERROR,
-                f"Column count doesn't match value count: {wanted} columns, {sorted(counts)} values",
+                f"Column count doesn't match value count: {wanted} columns, "
+                f"{' or '.join(map(str, sorted(counts)))} values",
             )
         return None
 

@@ -90,7 +90,7 @@ parsed as (
         {{ caller(payload_strs['values']) | trim | indent(8) }},
         {{ parse_utc_ts(payload_strs['values']['updated_at']) }} as updated_at
     from (
-        select *{% if payload_strs.extract %}, {{ payload_strs.extract }}{% endif %} from numbered
+        select *{% if payload_strs['extract'] %}, {{ payload_strs['extract'] }}{% endif %} from numbered
     ) as numbered
 
 ),

@@ -10,8 +10,9 @@ the models' own incremental state.
 
 dbt is installed in an environment of its own, `.venv-dbt` (pyproject.toml, group
 `dbt`), so that no Dagster process imports it. Every dbt invocation of the project
-goes through here (Dagster, `make setup`, tests, benchmarks): the defaults dbt's
-project reads from the environment are set here, from settings.py, and nowhere else.
+goes through here (Dagster, `make setup`, tests, benchmarks): the variables dbt's
+project reads from the environment are set here, from settings.py (DuckDB's limits)
+and warehouse/connection.py (where the warehouse is), and nowhere else.
 """
 
 from __future__ import annotations
@@ -24,15 +25,14 @@ from collections.abc import Mapping
 
 from retail_platform.settings import (
     DBT_EXECUTABLE,
-    DEFAULT_DUCKDB_PATH,
     DUCKDB_MEMORY_LIMIT_ENV,
     DUCKDB_THREADS_ENV,
     DUCKDB_VACUUM_MINUTES_ENV,
     duckdb_settings,
     duckdb_vacuum_minutes,
 )
-from retail_platform.warehouse import warehouse_kind
 from retail_platform.warehouse.base import WarehouseError
+from retail_platform.warehouse.connection import dbt_env, fields_from, warehouse_kind
 
 PR_SET_PDEATHSIG = 1
 
@@ -40,14 +40,16 @@ PR_SET_PDEATHSIG = 1
 def child_env(environ: Mapping[str, str]) -> dict[str, str]:
     """The environment dbt runs with: the caller's, with the profile's defaults filled in."""
     duckdb = duckdb_settings()
+    kind = warehouse_kind(environ)
     return {
-        "RETAIL_DUCKDB_PATH": str(DEFAULT_DUCKDB_PATH),
         # A test runs when the run builds every model it reads (or their ancestors), as
         # Dagster selects checks: dbt's default (eager) also runs a relationships test
         # when only its referenced side is built, which dagster-dbt can only log as an
         # observation, with a warning. dagster-dbt overrides this where it must (empty).
         "DBT_INDIRECT_SELECTION": "buildable",
         **environ,
+        # Where the warehouse is, every variable the profile reads (connection.py).
+        **dbt_env(kind, fields_from(kind, environ)),
         DUCKDB_MEMORY_LIMIT_ENV: duckdb["memory_limit"],
         DUCKDB_THREADS_ENV: duckdb["threads"],
         DUCKDB_VACUUM_MINUTES_ENV: str(duckdb_vacuum_minutes()),
@@ -59,7 +61,6 @@ def main() -> None:
     if not DBT_EXECUTABLE.exists():
         sys.exit(f"retail-dbt: no dbt at {DBT_EXECUTABLE}; run `make setup` to install it")
     try:  # one line from the project, not dbt's "does not have a target named" error
-        warehouse_kind()
         env = child_env(os.environ)
     except (WarehouseError, ValueError) as exc:
         sys.exit(f"retail-dbt: error: {exc}")

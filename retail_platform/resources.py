@@ -8,72 +8,67 @@ plain warehouse object (`ResourceParam[Warehouse]`).
 
 from __future__ import annotations
 
-import os
 from functools import cached_property
+from typing import ClassVar
 
 from dagster import ConfigurableResource, EnvVar, InitResourceContext
 from dagster_dbt import DbtCliResource
 from packaging import version
-from pydantic import Field
+from pydantic import Field, create_model
 
 from retail_platform.project import DBT_BOUND_EXECUTABLE, dbt_project
-from retail_platform.settings import DBT_EXECUTABLE, DEFAULT_DUCKDB_PATH
-from retail_platform.warehouse import DUCKDB_ENV, STARROCKS_ENV, warehouse_kind
+from retail_platform.settings import DBT_EXECUTABLE
+from retail_platform.warehouse import make_warehouse, warehouse_kind
 from retail_platform.warehouse.base import Warehouse
-from retail_platform.warehouse.duckdb import DuckDBWarehouse
+from retail_platform.warehouse.connection import SETTINGS, set_in
+
+# Imported with the definitions, not when a run makes its resources (after its
+# RUN_START): every run of the location opens the warehouse, and the module imports pyarrow.
+from retail_platform.warehouse.duckdb import DuckDBWarehouse  # noqa: F401
 
 
-class DuckDBResource(ConfigurableResource):
-    """The embedded warehouse: one DuckDB file."""
+class _WarehouseResource(ConfigurableResource):
+    """A warehouse as a resource: its settings (warehouse/connection.py) as config fields."""
 
-    path: str = Field(description="DuckDB database file (created on first use).")
-
-    def create_resource(self, context: InitResourceContext) -> Warehouse:
-        # Its module (pyarrow) is imported with the definitions, at the top of this one:
-        # every run of the location opens the warehouse, and a run's resources are
-        # made after its RUN_START, where the import cost 0.2 s in the soak (measured).
-        return DuckDBWarehouse(path=self.path)
-
-
-class StarRocksResource(ConfigurableResource):
-    """StarRocks 3.x: FE MySQL port for SQL, Stream Load over HTTP."""
-
-    # Unset fields keep StarRocksWarehouse's defaults (127.0.0.1:9030, HTTP 8030, root).
-    host: str | None = None
-    port: int | None = None
-    http_port: int | None = None
-    user: str | None = None
-    password: str | None = Field(
-        default=None, description="Give it with EnvVar('STARROCKS_PASSWORD')."
-    )
-    be_host_override: str | None = Field(
-        default=None, description="Reach the BE here instead of the address the FE advertises."
-    )
-    be_port_override: int | None = None
-    replication_num: int | None = Field(
-        default=None, description="Replicas of each table; unset keeps the server's default."
-    )
+    kind: ClassVar[str]
 
     def create_resource(self, context: InitResourceContext) -> Warehouse:
-        from retail_platform.warehouse.starrocks import StarRocksWarehouse
+        # Unset fields keep the warehouse's defaults (connection.py's).
+        fields = {name: getattr(self, name) for name in SETTINGS[self.kind]}
+        return make_warehouse(self.kind, {k: v for k, v in fields.items() if v is not None})
 
-        fields = {name: getattr(self, name) for name in STARROCKS_ENV}
-        return StarRocksWarehouse(**{k: v for k, v in fields.items() if v is not None})
+
+def _resource_class(name: str, kind: str, doc: str) -> type[_WarehouseResource]:
+    """The resource class of a warehouse: one optional config field per setting."""
+    fields = {
+        field: (s.type | None, Field(default=None, description=s.description or None))
+        for field, s in SETTINGS[kind].items()
+    }
+    model = create_model(name, __base__=_WarehouseResource, __doc__=doc, **fields)
+    model.kind = kind
+    return model
 
 
-def warehouse_resource() -> DuckDBResource | StarRocksResource:
-    """The warehouse named by RETAIL_WAREHOUSE, its set variables as `EnvVar`s."""
+DuckDBResource = _resource_class(
+    "DuckDBResource", "duckdb", "The embedded warehouse: one DuckDB file."
+)
+StarRocksResource = _resource_class(
+    "StarRocksResource", "starrocks", "StarRocks 3.x: FE MySQL port for SQL, Stream Load over HTTP."
+)
 
-    def env_vars(mapping: dict) -> dict:
-        return {
-            name: EnvVar.int(var) if convert is int else EnvVar(var)
-            for name, (var, convert) in mapping.items()
-            if os.environ.get(var)
-        }
 
-    if warehouse_kind() == "duckdb":
-        return DuckDBResource(**{"path": str(DEFAULT_DUCKDB_PATH), **env_vars(DUCKDB_ENV)})
-    return StarRocksResource(**env_vars(STARROCKS_ENV))
+def warehouse_resource() -> _WarehouseResource:
+    """The warehouse named by RETAIL_WAREHOUSE: its set variables as `EnvVar`s (resolved
+    per run; the password never in the definitions), the others' defaults as values."""
+    kind = warehouse_kind()
+    config = {
+        name: setting.default
+        for name, setting in SETTINGS[kind].items()
+        if setting.default is not None
+    }
+    for name, var in set_in(kind).items():
+        config[name] = EnvVar.int(var) if SETTINGS[kind][name].type is int else EnvVar(var)
+    return {"duckdb": DuckDBResource, "starrocks": StarRocksResource}[kind](**config)
 
 
 class RetailDbtCliResource(DbtCliResource):

@@ -163,6 +163,9 @@ class Warehouse(ABC):
         A server (StarRocks) needs no copy: readers query it."""
         return None
 
-    @abstractmethod
     def dbt_env(self) -> dict[str, str]:
         """Environment variables dbt's profile reads to reach this same warehouse."""
+        # Imported here: connection.py imports this module's WarehouseError.
+        from retail_platform.warehouse.connection import SETTINGS, dbt_env
+
+        return dbt_env(self.name, {name: getattr(self, name) for name in SETTINGS[self.name]})

@@ -250,6 +250,3 @@ class DuckDBWarehouse(Warehouse):
     def publish_marts(self, marts: Sequence[snapshots.Mart]) -> None:
         with self.connect() as con:
             snapshots.publish(con, marts, self.snapshot_dir)
-
-    def dbt_env(self) -> dict[str, str]:
-        return {"RETAIL_WAREHOUSE": "duckdb", "RETAIL_DUCKDB_PATH": str(self.file)}

@@ -21,6 +21,7 @@ from retail_platform.warehouse.base import (
     check_identifier,
     check_label,
 )
+from retail_platform.warehouse.connection import default
 from retail_platform.warehouse.stream_load import (
     DEFAULT_MAX_REQUEST_BYTES,
     DEFAULT_MAX_REQUEST_ROWS,
@@ -56,20 +57,19 @@ def raw_table_ddl(table: str, buckets: int, replication_num: int | None) -> str:
 class StarRocksWarehouse(Warehouse):
     """StarRocks 3.x: FE MySQL port for queries and DDL, FE/BE HTTP ports for Stream Load."""
 
-    host: str = "127.0.0.1"
-    port: int = 9030
-    http_port: int = 8030
-    user: str = "root"
+    # Where it is: the defaults (and what each means) are connection.py's.
+    host: str = default("starrocks", "host")
+    port: int = default("starrocks", "port")
+    http_port: int = default("starrocks", "http_port")
+    user: str = default("starrocks", "user")
     # repr=False keeps it out of reprs and logs (the resource takes it from an EnvVar).
-    password: str = field(default="", repr=False)
-    # Reach the BE here instead of the address the FE advertises.
+    password: str = field(default=default("starrocks", "password"), repr=False)
     be_host_override: str | None = None
     be_port_override: int | None = None
-    buckets: int = 1  # set explicitly: the all-in-one image defaults to 48
-    # Replicas of each table: None keeps the server's default (1 on the all-in-one
-    # image); set STARROCKS_REPLICATION_NUM below 3 on a cluster of 1-2 BEs. dbt's
-    # tables take the same variable (dbt_project.yml).
+    # None keeps the server's default (1 on the all-in-one image); set it below 3 on a
+    # cluster of 1-2 BEs.
     replication_num: int | None = None
+    buckets: int = 1  # set explicitly: the all-in-one image defaults to 48
     connect_timeout_seconds: float = 10.0
     load_timeout_seconds: int = 600
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
@@ -135,21 +135,6 @@ class StarRocksWarehouse(Warehouse):
         with self._cursor() as cur:
             cur.execute(sql)
             return [d[0] for d in cur.description or ()], list(cur.fetchall())
-
-    def dbt_env(self) -> dict[str, str]:
-        return {
-            "RETAIL_WAREHOUSE": "starrocks",
-            "STARROCKS_HOST": self.host,
-            "STARROCKS_PORT": str(self.port),
-            "STARROCKS_USER": self.user,
-            "STARROCKS_PASSWORD": self.password,
-            # dbt_project.yml: the same replication for dbt's tables as for raw's.
-            **(
-                {"STARROCKS_REPLICATION_NUM": str(self.replication_num)}
-                if self.replication_num
-                else {}
-            ),
-        }
 
     def stream_loader(self) -> StreamLoadClient:
         return StreamLoadClient(

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from dagster import AssetMaterialization, DagsterInstance
 
-from retail_platform.instance import INSTANCE_YAML, RUN_RETRY_CURSOR_KEYS, prepare_home
+from retail_platform.dagster_internals import RUN_RETRY_CURSOR_KEYS
+from retail_platform.instance import INSTANCE_YAML, prepare_home
 
 
 def cursors(home) -> dict[str, str]:

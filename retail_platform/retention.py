@@ -92,4 +92,3 @@ def prune_history(context: SensorEvaluationContext):
         f"deleted {len(deleted)} finished runs and the ticks created before {cutoff:%Y-%m-%d %H:%M} UTC "
         f"(window {window})"
     )
-

@@ -92,7 +92,11 @@ from retail_platform.definitions import defs
 defs().resolve_all_job_defs()
 sys.exit(main(["init"]) or main(["generate", "--orders", "50", "--no-progress"]))
 """
-    env = {**os.environ, "RETAIL_DUCKDB_PATH": str(tmp_path / "w.duckdb"), "RETAIL_WAREHOUSE": "duckdb"}
+    env = {
+        **os.environ,
+        "RETAIL_DUCKDB_PATH": str(tmp_path / "w.duckdb"),
+        "RETAIL_WAREHOUSE": "duckdb",
+    }
     done = subprocess.run(
         [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True
     )

@@ -20,6 +20,7 @@ RUN uv sync --frozen --no-dev --no-install-project \
 
 COPY retail_platform ./retail_platform
 COPY dbt_project ./dbt_project
+COPY instance ./instance
 COPY deploy ./deploy
 RUN uv sync --frozen --no-dev
 
@@ -28,10 +29,12 @@ ARG RETAIL_WAREHOUSE=starrocks
 ENV RETAIL_WAREHOUSE=${RETAIL_WAREHOUSE}
 RUN .venv/bin/retail-dbt parse --project-dir dbt_project --profiles-dir dbt_project --quiet
 
+# The instance file of every container: instance/dagster.yaml with deploy/dagster.yaml's
+# PostgreSQL storage (retail_platform/instance.py; no database at build time).
+RUN .venv/bin/python -m retail_platform.instance --file-only /opt/dagster/home deploy/dagster.yaml
+
 # Non-root; dbt writes its per-run target folders under dbt_project/target.
 RUN useradd --create-home --uid 10001 retail \
-    && mkdir -p /opt/dagster/home \
-    && ln -s /opt/retail/deploy/dagster.yaml /opt/dagster/home/dagster.yaml \
     && chown -R retail /opt/dagster /opt/retail/dbt_project
 USER retail
 ENV DAGSTER_HOME=/opt/dagster/home \

@@ -7,11 +7,17 @@ The same processes the compose file runs, each its own OS process:
   DAGSTER_POSTGRES_HOST names one already running;
 - the code location as a gRPC code server (`dagster code-server start`);
 - `dagster-daemon run` and `dagster-webserver`, both loading the location from that
-  server (deploy/workspace.yaml), with deploy/dagster.yaml as the instance.
+  server (deploy/workspace.yaml), on instance/dagster.yaml with deploy/dagster.yaml's
+  PostgreSQL storage (retail_platform/instance.py merges the two).
 
 A process that exits on its own is reported and started again (what the compose
 file's `restart: unless-stopped` does there). Ctrl-C or SIGTERM stops them all, the
-webserver first and Postgres last.
+webserver first and Postgres last. Why not a process manager from PyPI: honcho stops
+everything when one process exits (nickstenning/honcho#175); supervisor starts the next
+program without waiting for the code server to answer (Supervisor/supervisor#122), which
+the daemon and webserver need to load the location; circus can wait in a `before_start`
+hook, but would bring ZeroMQ, Tornado and a control socket to replace the `Service` class
+and the loop in `main`, while PostgreSQL, the instance and that wait stay here.
 
     .venv/bin/python deploy/serve.py [--port 3000]
 """
@@ -157,7 +163,7 @@ class Service:
 
 
 def prepare_instance(env: dict[str, str]) -> None:
-    """DAGSTER_HOME with deploy/dagster.yaml, once its PostgreSQL answers (retail_platform/instance.py)."""
+    """DAGSTER_HOME with deploy/dagster.yaml's storage, once its PostgreSQL answers (retail_platform/instance.py)."""
     done = subprocess.run(
         [str(BIN / "python"), "-m", "retail_platform.instance", env["DAGSTER_HOME"],
          str(ROOT / "deploy" / "dagster.yaml")],

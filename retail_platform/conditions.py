@@ -8,21 +8,15 @@ built next (issue 20).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from dagster import (
     AssetCheckKey,
     AssetKey,
     AutomationCondition,
     AutomationContext,
     AutomationResult,
-    DagsterInstance,
     EventLogEntry,
     RunsFilter,
 )
-
-if TYPE_CHECKING:
-    from dagster._core.definitions.assets.graph.base_asset_graph import BaseAssetGraph
 
 # How far back to look for when a raw table's current data version first appeared: the
 # look observes only changed tables, so a repeat is a hand-made observation.
@@ -70,7 +64,8 @@ class TickEvents:
 
     _current: TickEvents | None = None
 
-    def __init__(self, instance: DagsterInstance, tick: object, graph: BaseAssetGraph) -> None:
+    def __init__(self, context: AutomationContext, tick: object) -> None:
+        instance, graph = context.asset_graph_view.instance, context.asset_graph
         self.instance, self.tick, self.graph = instance, tick, graph
         records = instance.get_asset_records(list(graph.get_all_asset_keys()))
         self.entries = {record.asset_entry.asset_key: record.asset_entry for record in records}
@@ -92,7 +87,7 @@ class TickEvents:
         # Every asset's evaluation in a tick shares its evaluation time.
         tick = (id(instance), context.evaluation_time)
         if cls._current is None or cls._current.tick != tick:
-            cls._current = cls(instance, tick, context.asset_graph)
+            cls._current = cls(context, tick)
         return cls._current
 
     def latest_build(self, key: AssetKey | AssetCheckKey) -> tuple[str | None, float | None]:

@@ -7,15 +7,15 @@ then opens about a thousand a minute, and PostgreSQL forks a backend for each: o
 (docs/freshness.md). These subclasses give each process a small pool instead, the
 webserver's own setting (`optimize_for_webserver`) made the default. There is no
 public setting for it yet: a configurable pool is proposed upstream in
-dagster-io/dagster#33935 (PR #33936). It relies on the storages' `_engine`; test_deploy
-counts the sessions PostgreSQL sees, so a change upstream fails there.
+dagster-io/dagster#33935 (PR #33936). It relies on the storages' `_engine` and
+`_token_provider`: test_dagster_internals fails, naming the issue, when they change, and
+test_deploy counts the sessions PostgreSQL sees.
 
 deploy/dagster.yaml names these classes for run, event-log and schedule storage.
 """
 
 from __future__ import annotations
 
-from dagster._serdes import ConfigurableClassData
 from dagster_postgres.event_log import PostgresEventLogStorage
 from dagster_postgres.run_storage import PostgresRunStorage
 from dagster_postgres.schedule_storage import PostgresScheduleStorage
@@ -52,7 +52,7 @@ class KeepsConnections:
         unpooled.dispose()
 
     @classmethod
-    def from_config_value(cls, inst_data: ConfigurableClassData | None, config_value):
+    def from_config_value(cls, inst_data, config_value):
         # dagster-postgres's from_config_value names its own class, not `cls`.
         return cls(
             inst_data=inst_data,

@@ -19,7 +19,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from dagster import (
-    DagsterInstance,
     DagsterRunStatus,
     DefaultSensorStatus,
     RunsFilter,
@@ -28,6 +27,7 @@ from dagster import (
     sensor,
 )
 
+from retail_platform.dagster_internals import delete_run_file, forget_check_executions
 from retail_platform.settings import retention_minutes
 
 # The newest runs are kept whatever their age: they hold the latest materializations and
@@ -82,9 +82,7 @@ def prune_history(context: SensorEvaluationContext):
             continue
         instance.delete_run(run_id)
         instance.compute_log_manager.delete_logs(prefix=[run_id])
-        # SQLite event storage keeps one file per run that delete_run empties but leaves
-        # (about 150 KB each, a run a minute); Postgres (deploy/) has no such file.
-        Path(instance.root_directory, "history", "runs", f"{run_id}.db").unlink(missing_ok=True)
+        delete_run_file(instance, run_id)  # what delete_run leaves: dagster_internals.py
         deleted.append(run_id)
     forget_check_executions(instance, deleted)
     for state in instance.all_instigator_state():
@@ -94,23 +92,3 @@ def prune_history(context: SensorEvaluationContext):
         f"deleted {len(deleted)} finished runs and the ticks created before {cutoff:%Y-%m-%d %H:%M} UTC "
         f"(window {window})"
     )
-
-
-def forget_check_executions(instance: DagsterInstance, run_ids: list[str]) -> None:
-    """Delete the asset check executions of deleted runs, but each check's latest.
-
-    `delete_run` leaves them (dagster-io/dagster#18341): measured, about 140 KB a batch
-    of dbt tests and checks that nothing ever removes. No public API deletes them, so
-    this is SQL on the event log's own index table (SQLite and Postgres alike).
-    """
-    connect = getattr(instance.event_log_storage, "index_connection", None)
-    if not run_ids or connect is None:
-        return
-    import sqlalchemy as sa
-
-    statement = sa.text(
-        "delete from asset_check_executions where run_id in :run_ids and id not in "
-        "(select max(id) from asset_check_executions group by asset_key, check_name)"
-    ).bindparams(sa.bindparam("run_ids", expanding=True))
-    with connect() as conn:
-        conn.execute(statement, {"run_ids": run_ids})

@@ -17,6 +17,12 @@ import yaml
 from dagster import AssetCheckKey, AssetKey, DagsterInstance, materialize
 
 from deploy.serve import LocalPostgres, free_port, postgres_binary
+from retail_platform.instance import (
+    DEPLOY_YAML,
+    INSTANCE_YAML,
+    instance_settings,
+    write_instance_file,
+)
 from retail_platform.postgres_storage import POOL_SIZE
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,10 +34,12 @@ needs_postgres = pytest.mark.skipif(
 
 
 def test_deployed_instance_has_the_dev_settings_on_postgres():
-    dev = yaml.safe_load((ROOT / "instance" / "dagster.yaml").read_text())
-    deployed = yaml.safe_load((ROOT / "deploy" / "dagster.yaml").read_text())
-    storages = {kind: deployed.pop(f"{kind}_storage") for kind in ("run", "event_log", "schedule")}
-    assert deployed == dev  # pools, run queue, monitoring, retries, retention: one set
+    layer = yaml.safe_load(DEPLOY_YAML.read_text())
+    storages = {kind: layer.pop(f"{kind}_storage") for kind in ("run", "event_log", "schedule")}
+    assert layer == {}  # the pools, run queue, monitoring, retries, retention: set once
+    deployed = instance_settings(DEPLOY_YAML)
+    dev = yaml.safe_load(INSTANCE_YAML.read_text())
+    assert {key: deployed[key] for key in dev} == dev
     assert {kind: s["class"] for kind, s in storages.items()} == {
         "run": "PooledPostgresRunStorage",
         "event_log": "PooledPostgresEventLogStorage",
@@ -65,14 +73,14 @@ def postgres() -> LocalPostgres:
 
 @pytest.fixture
 def postgres_instance(postgres, tmp_path, monkeypatch) -> DagsterInstance:
-    """A Dagster instance from deploy/dagster.yaml on its own database of the server."""
+    """The deployed instance (instance/dagster.yaml + deploy/dagster.yaml) on its own
+    database of the server."""
     db = f"dagster_{tmp_path.name.lower().replace('-', '_')}"[:60]
     postgres.create_database(db)
     for name, value in {**postgres.env(), "DAGSTER_POSTGRES_DB": db}.items():
         monkeypatch.setenv(name, value)
     home = tmp_path / "home"
-    home.mkdir()
-    (home / "dagster.yaml").symlink_to(ROOT / "deploy" / "dagster.yaml")
+    write_instance_file(home, DEPLOY_YAML)
     with DagsterInstance.from_config(str(home)) as instance:
         yield instance
 
@@ -296,3 +304,17 @@ def test_dockerfile_builds_the_manifest_the_way_it_is_run_here(tmp_path):
     makefile = (ROOT / "Makefile").read_text()
     for flags in ("--frozen --only-group dbt", "UV_PROJECT_ENVIRONMENT=.venv-dbt"):
         assert flags in makefile and flags in dockerfile
+
+
+def test_dockerfile_writes_the_deployed_instance_file_the_way_it_is_run_here(tmp_path):
+    """The image's instance line, run here: every container gets the shared settings with
+    PostgreSQL storage, written with no database up."""
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "COPY instance ./instance" in dockerfile
+    line = next(li for li in dockerfile.splitlines() if "retail_platform.instance" in li)
+    argv = line.removeprefix("RUN ").replace("/opt/dagster/home", str(tmp_path / "home")).split()
+    argv[0] = str(ROOT / argv[0])
+    subprocess.run(argv, cwd=ROOT, check=True, timeout=120)
+    written = tmp_path / "home" / "dagster.yaml"
+    assert not written.is_symlink()
+    assert yaml.safe_load(written.read_text()) == instance_settings(DEPLOY_YAML)

@@ -8,9 +8,12 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+import yaml
 from dagster import AssetMaterialization, DagsterInstance
 
-from retail_platform.instance import INSTANCE_YAML, RUN_RETRY_CURSOR_KEYS, prepare_home
+from retail_platform.dagster_internals import RUN_RETRY_CURSOR_KEYS
+from retail_platform.instance import INSTANCE_YAML, prepare_home
 
 
 def cursors(home) -> dict[str, str]:
@@ -74,3 +77,28 @@ def test_the_daemon_starts_on_a_prepared_home_without_a_warning(tmp_path):
     assert "EventLogConsumerDaemon" in text, text[-3000:]
     warnings = [line for line in text.splitlines() if " - WARNING - " in line]
     assert warnings == [], warnings
+
+
+def test_a_layer_adds_its_settings_to_the_shared_ones(tmp_path):
+    """What `make serve` and the image do with deploy/dagster.yaml, here with a layer that
+    needs no server: the home gets one file, the shared settings and the layer's."""
+    layer = tmp_path / "layer.yaml"
+    layer.write_text("code_servers:\n  local_startup_timeout: 123\n")
+    home = prepare_home(tmp_path / "home")  # a home linked as make dev links it, then layered
+    prepare_home(home, layer)
+    written = home / "dagster.yaml"
+    assert not written.is_symlink()
+    assert yaml.safe_load(written.read_text()) == {
+        **yaml.safe_load(INSTANCE_YAML.read_text()),
+        "code_servers": {"local_startup_timeout": 123},
+    }
+    with DagsterInstance.from_config(str(home)) as instance:
+        assert instance.run_retries_enabled and instance.code_server_process_startup_timeout == 123
+    assert cursors(home) == dict.fromkeys(RUN_RETRY_CURSOR_KEYS, "0")
+
+
+def test_a_layer_may_not_set_again_what_the_shared_file_sets(tmp_path):
+    layer = tmp_path / "layer.yaml"
+    layer.write_text("run_retries:\n  enabled: false\n")
+    with pytest.raises(ValueError, match="run_retries"):
+        prepare_home(tmp_path / "home", layer)

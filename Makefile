@@ -58,7 +58,7 @@ $(DAGSTER_HOME)/dagster.yaml: instance/dagster.yaml | $(BIN)/python
 
 # `dagster dev` warns at every start that `dg dev` (dagster-dg-cli, not installed here)
 # supersedes it; it still works in 1.13. `python -W` silences exactly that line, in that
-# process only, so any other start-up warning stands out (bench/soak.py does the same).
+# process only, so any other start-up warning stands out (devtools/live.py does the same).
 dev: setup
 	$(BIN)/python -W 'ignore:Function `dev_command` is superseded' -m dagster dev -w workspace.yaml -h $${DAGSTER_WEBSERVER_HOST:-127.0.0.1} -p $${DAGSTER_WEBSERVER_PORT:-3000}
 
@@ -109,24 +109,25 @@ check: $(BIN)/python
 	echo "make check: every run and every error-severity asset check passed"
 
 # Simulator speed vs a naive baseline, 5M-order memory, transform cost vs history size.
+# The tools run as modules from the repository root: `bench` and `devtools` import as packages.
 bench: $(BIN)/python
-	$(BIN)/python bench/bench_simulator.py
-	$(BIN)/python bench/bench_memory.py
-	$(BIN)/python bench/bench_transform.py
+	$(BIN)/python -m bench.bench_simulator
+	$(BIN)/python -m bench.bench_memory
+	$(BIN)/python -m bench.bench_transform
 
 # dagster dev with the generate schedule on for SOAK_MINUTES (default 10): failures,
 # duplicates and freshness latency.
 SOAK_MINUTES ?= 10
 SOAK_ARGS ?=
 soak: setup
-	$(BIN)/python bench/soak.py --minutes $(SOAK_MINUTES) $(SOAK_ARGS)
+	$(BIN)/python -m bench.soak --minutes $(SOAK_MINUTES) $(SOAK_ARGS)
 
 # Faults against a live dagster dev (about 25 minutes): see bench/chaos.py.
 chaos: setup
-	$(BIN)/python bench/chaos.py
+	$(BIN)/python -m bench.chaos
 
 lint: $(BIN)/python
-	$(BIN)/ruff check retail_platform retail_platform_tests bench
+	$(BIN)/ruff check retail_platform retail_platform_tests bench devtools deploy
 
 up: $(BIN)/python
 	bash scripts/starrocks_up.sh

@@ -32,15 +32,13 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pyarrow as pa
+
+from bench.naive_generator import NaiveGenerator
+from retail_platform.simulator import generator, runner
+from retail_platform.warehouse.duckdb import DuckDBWarehouse
+
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))  # naive_generator
-sys.path.insert(0, str(HERE.parent))  # retail_platform, when run without installing
-
-import pyarrow as pa  # noqa: E402
-from naive_generator import NaiveGenerator  # noqa: E402
-
-from retail_platform.simulator import generator, runner  # noqa: E402
-from retail_platform.warehouse.duckdb import DuckDBWarehouse  # noqa: E402
 
 TARGET_RATIO = 50.0
 TARGET_CLI_RATIO = 15.0

@@ -21,7 +21,7 @@ not in progress, duplicate rows in raw and marts, and marts == an independent pa
 recomputation from the raw payloads. Exit status 1 when any fault did not heal within
 --heal-bound (300 s) or any of those checks fails.
 
-    .venv/bin/python bench/chaos.py [--faults abcd] [--lock-minutes 3] [--keep]
+    .venv/bin/python -m bench.chaos [--faults abcd] [--lock-minutes 3] [--keep]
 """
 
 from __future__ import annotations
@@ -36,12 +36,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent))  # retail_platform_tests: the pandas truth
+from bench.duplicates import mart_duplicates, raw_duplicates
+from devtools.cputree import processes
+from devtools.live import TERMINAL, Dev, free_port, init_warehouse, logger
+from retail_platform.instance import prepare_home
 
-from soak import BIN, ROOT, TERMINAL, Dev, free_port, log, mart_duplicates, raw_duplicates  # noqa: E402
-
+log = logger("chaos")
 FACT = "marts/fact_daily_sales"
 QUIET_SECONDS = 30  # looks and automation ticks (every 5-10 s) with nothing new
 
@@ -63,29 +63,18 @@ class Outcome:
         return self.heal_seconds is not None
 
 
-def processes() -> list[tuple[int, int, str, float]]:
-    """(pid, ppid, cmdline, start time in clock ticks) of every process."""
-    out = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat") as f:
-                stat = f.read()
-            with open(f"/proc/{name}/cmdline", "rb") as f:
-                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        if fields[0] == "Z":
-            continue
-        out.append((int(name), int(fields[1]), cmd, float(fields[19])))
-    return out
+def alive(pid: int) -> bool:
+    """`pid` is a process that has not exited (a zombie has)."""
+    found = processes().get(pid)
+    return found is not None and found.state != "Z"
 
 
 def dbt_processes() -> list[tuple[int, int]]:
-    """(dbt pid, its parent: the run worker) of every dbt build."""
-    return [(p, pp) for p, pp, cmd, _ in processes() if "retail-dbt" in cmd or "/bin/dbt " in cmd]
+    """(dbt pid, its parent: the run worker) of every dbt build running."""
+    return [
+        (p.pid, p.ppid) for p in processes().values()
+        if p.state != "Z" and ("retail-dbt" in p.cmdline or "/bin/dbt " in p.cmdline)
+    ]  # fmt: skip
 
 
 class Platform:
@@ -219,7 +208,7 @@ def fault_a(platform: Platform) -> Outcome:
     fault = time.time()
     os.kill(worker, signal.SIGKILL)
     started = time.monotonic()
-    while any(p == dbt for p, *_ in processes()) and time.monotonic() - started < 120:
+    while alive(dbt) and time.monotonic() - started < 120:
         time.sleep(0.02)
     orphan = time.monotonic() - started
     outcome.notes.append(f"dbt outlived its killed worker by {orphan:.2f} s")
@@ -236,9 +225,8 @@ def fault_b(platform: Platform) -> Outcome:
     from dagster import DagsterEventType
 
     wait_for(platform.quiet, 300, "no run in progress", every=1)
-    run_id = launch_with_config(
-        platform.dev, {"orders": 400_000, "customers": 2_000, "products": 50}
-    )
+    batch = {"orders": 400_000, "customers": 2_000, "products": 50}
+    run_id = platform.dev.launch("generate_job", {"ops": {"simulator_batches": {"config": batch}}})
 
     def worker_in_simulator_step() -> int | None:
         with platform.instance() as instance:
@@ -320,20 +308,6 @@ def failure_messages(platform: Platform, since: float) -> list[str]:
     return out
 
 
-def launch_with_config(dev: Dev, ops_config: dict) -> str:
-    data = dev.gql(
-        """mutation($p: ExecutionParams!) { launchRun(executionParams: $p) {
-            __typename ... on LaunchRunSuccess { run { runId } } ... on PythonError { message } } }""",
-        {"p": {
-            "selector": {"repositoryLocationName": "retail_platform", "repositoryName": "__repository__", "jobName": "generate_job"},
-            "runConfigData": {"ops": {"simulator_batches": {"config": ops_config}}},
-        }},
-    )["launchRun"]  # fmt: skip
-    if data["__typename"] != "LaunchRunSuccess":
-        raise RuntimeError(f"launchRun: {data}")
-    return data["run"]["runId"]
-
-
 HEAL_BOUND = 300.0
 
 
@@ -346,7 +320,9 @@ def heal(platform: Platform, outcome: Outcome, fault: float) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     global HEAL_BOUND
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.chaos", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--faults", default="abcd", help="which faults, in order (default abcd)")
     parser.add_argument("--lock-minutes", type=float, default=3.0)
     parser.add_argument("--heal-bound", type=float, default=HEAL_BOUND)
@@ -355,15 +331,9 @@ def main(argv: list[str] | None = None) -> int:
     HEAL_BOUND = args.heal_bound
 
     tmp = Path(tempfile.mkdtemp(prefix="retail_chaos_"))
-    (tmp / "dagster_home").mkdir()
-    (tmp / "dagster_home" / "dagster.yaml").symlink_to(ROOT / "instance" / "dagster.yaml")
-    env = dict(
-        os.environ, RETAIL_DUCKDB_PATH=str(tmp / "warehouse.duckdb"), RETAIL_WAREHOUSE="duckdb"
-    )
-    subprocess.run(
-        [str(BIN / "retail-sim"), "init"], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL
-    )
     platform = Platform(tmp, free_port())
+    prepare_home(platform.home)
+    init_warehouse(platform.warehouse)
     log(f"temp dir {tmp}")
     outcomes: list[Outcome] = []
     code = 2

@@ -1,7 +1,7 @@
 """Jobs, schedules and sensors: how data moves with no click.
 
-A run is a process that imports dagster, dagster-dbt and these definitions (about
-2 CPU-s on a 2-core laptop before any work), so the platform starts as few as it can:
+A run is a process that imports dagster, dagster-dbt and these definitions before any
+work, so the platform starts as few as it can:
 
 - `generate` (a schedule) runs `generate_job`: one simulator batch, then the dbt models
   and checks downstream of it, in one run.
@@ -73,8 +73,8 @@ generate_schedule = ScheduleDefinition(
 )
 
 # The look ticks at every loop of the sensor daemon, which comes every 5 s: an interval
-# of 5 s itself skips the loops that come a moment early (ticks 10 s apart, seen in the
-# soak). The look costs a stat of the warehouse file while nothing was written (see
+# of 5 s itself would skip the loops that come a moment early, and tick every 10 s. The
+# look costs a stat of the warehouse file while nothing was written (see
 # `Warehouse.change_token`).
 TICK_SECONDS = 3
 SENSOR_DAEMON_LOOP_SECONDS = 5  # dagster/_daemon/sensor.py MIN_INTERVAL_LOOP_TIME

@@ -30,7 +30,7 @@ def pytest_configure(config: pytest.Config) -> None:
 # The files that take longest, longest first (make test's --durations): pytest-xdist
 # hands whole files (--dist loadfile) to whichever worker is free, in collection order,
 # so starting with these keeps a long file from being the last one left on one worker
-# while the other sits idle (the same suite took 168 s in one run, 199 s in the next).
+# while the other sits idle.
 SLOWEST_FILES = (
     "test_healing.py",
     "test_deploy.py",

@@ -130,7 +130,7 @@ def test_simulator_runs_trigger_dbt_without_waiting_for_the_poll(warehouse, inst
 
 
 def test_rows_observed_in_the_tick_a_build_lands_are_built_after_it(warehouse, instance):
-    """Issue 20's miss: between two ticks of the automation sensor, a build of the models
+    """Dagster's eager miss: between two ticks of the automation sensor, a build of the models
     lands (it started before the rows below existed) and another writer's rows are
     observed. Dagster's eager condition takes the new rows as handled by that build and
     never requests them; here they are requested, once, and nothing after."""
@@ -157,7 +157,7 @@ def test_rows_observed_while_a_build_runs_are_built_after_it(warehouse, instance
     that build's materializations were logged (it lasts seconds). Their observation is
     older than the build's materializations but newer than the start of its run: they
     are requested. (A condition reading the build's time from its materialization, as
-    Dagster's planned-run field is empty on SQLite, took them as built.)"""
+    Dagster's planned-run field is empty on SQLite, would take them as built.)"""
     from dagster._core.test_utils import freeze_time
 
     from retail_platform.assets.keys import RAW_KEYS

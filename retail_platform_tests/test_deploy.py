@@ -7,7 +7,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -16,7 +15,9 @@ import pytest
 import yaml
 from dagster import AssetCheckKey, AssetKey, DagsterInstance, materialize
 
-from deploy.serve import LocalPostgres, free_port, postgres_binary
+from deploy.serve import LocalPostgres, postgres_binary
+from devtools.cputree import processes
+from devtools.live import Dev, free_port, init_warehouse
 from retail_platform.instance import (
     DEPLOY_YAML,
     INSTANCE_YAML,
@@ -137,17 +138,17 @@ def test_postgres_instance_keeps_its_connections(postgres, postgres_instance):
     assert opened <= 3 * POOL_SIZE, f"{opened} sessions for 90 queries: connections not kept"
 
 
-def gql_status(dev, run_id: str) -> str:
+def gql_status(dev: Dev, run_id: str) -> str:
     query = "query($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }"
     return dev.gql(query, {"id": run_id})["runOrError"]["status"]
 
 
-def run_to_the_end(dev, soak, job: str, timeout: float = 240) -> str:
+def run_to_the_end(dev: Dev, job: str, timeout: float = 240) -> str:
     """Launch `job` (retried while the location reloads) and wait for its end."""
     deadline = time.monotonic() + timeout
     while True:
         try:
-            run_id = soak.launch(dev, job)
+            run_id = dev.launch(job)
             break
         except (RuntimeError, OSError):
             if time.monotonic() > deadline:
@@ -160,18 +161,7 @@ def run_to_the_end(dev, soak, job: str, timeout: float = 240) -> str:
 
 
 def children(pid: int) -> list[tuple[int, str]]:
-    found = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            stat = (proc / "stat").read_text()
-            cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except (FileNotFoundError, ProcessLookupError, NotADirectoryError, PermissionError):
-            continue
-        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-            found.append((int(proc.name), cmd))
-    return found
+    return [(p.pid, p.cmdline) for p in processes().values() if p.ppid == pid]
 
 
 @needs_postgres
@@ -179,24 +169,20 @@ def test_serve_runs_the_flow_heals_a_killed_code_server_and_stops_cleanly(monkey
     """`make serve`'s layout: its own PostgreSQL, a code server, a daemon, a webserver."""
     import duckdb
 
-    sys.path.insert(0, str(ROOT / "bench"))
-    import soak
-
     for name in ("DAGSTER_POSTGRES_HOST", "DAGSTER_HOME", "DAGSTER_CODE_SERVER_PORT"):
         monkeypatch.delenv(name, raising=False)
     state = Path(tempfile.mkdtemp(prefix="retail_serve_"))
     state.chmod(0o755)  # PostgreSQL runs as `postgres` under root
     home, warehouse = state / "home", state / "warehouse.duckdb"
     home.mkdir()
-    env = {**os.environ, "RETAIL_DUCKDB_PATH": str(warehouse), "RETAIL_WAREHOUSE": "duckdb"}
-    subprocess.run([str(Path(sys.executable).parent / "retail-sim"), "init"], env=env, check=True)
-    dev = soak.Dev(home, warehouse, free_port(), state / "serve.log", serve_state=state / "serve")
+    init_warehouse(warehouse)
+    dev = Dev(home, warehouse, free_port(), state / "serve.log", serve_state=state / "serve")
     try:
         dev.wait_loaded(timeout=180)
         commands = " ".join(cmd for _, cmd in children(dev.proc.pid))
         for process in ("code-server start", "dagster-daemon run", "dagster-webserver"):
             assert process in commands  # each its own process
-        assert run_to_the_end(dev, soak, "generate_job") == "SUCCESS"
+        assert run_to_the_end(dev, "generate_job") == "SUCCESS"
         health = dev.gql(
             "{ instance { daemonHealth { allDaemonStatuses { daemonType healthy } } } }"
         )["instance"]["daemonHealth"]["allDaemonStatuses"]
@@ -211,7 +197,7 @@ def test_serve_runs_the_flow_heals_a_killed_code_server_and_stops_cleanly(monkey
         ):
             assert time.monotonic() < deadline, "the code server was not restarted"
             time.sleep(0.5)
-        assert run_to_the_end(dev, soak, "generate_job") == "SUCCESS"
+        assert run_to_the_end(dev, "generate_job") == "SUCCESS"
 
         services = [pid for pid, _ in children(dev.proc.pid)]
         os.kill(dev.proc.pid, signal.SIGTERM)

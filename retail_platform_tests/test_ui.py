@@ -1,6 +1,6 @@
 """What a user sees in the Dagster UI, asserted on the rendered pages of a real browser.
 
-One `dagster dev` for the module (the soak's way: own DAGSTER_HOME with
+One `dagster dev` for the module (devtools/live.py: own DAGSTER_HOME with
 instance/dagster.yaml, own DuckDB file, a free loopback port, its output in a file):
 
 - before the first batch, once the look and the automation sensor have had
@@ -21,7 +21,6 @@ import os
 import re
 import shutil
 import struct
-import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,7 +29,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.soak import BIN, ROOT, TERMINAL, Dev, free_port, launch
+from devtools.live import ROOT, TERMINAL, Dev, free_port, init_warehouse
 from retail_platform.instance import prepare_home
 
 
@@ -132,12 +131,7 @@ def runs(dev: Dev) -> list[dict]:
 
 
 def sensor_ticks(dev: Dev, name: str) -> list[dict]:
-    selector = {
-        "repositoryLocationName": "retail_platform",
-        "repositoryName": "__repository__",
-        "sensorName": name,
-    }
-    sensor = dev.gql(SENSOR_TICKS, {"s": selector})["sensorOrError"]
+    sensor = dev.gql(SENSOR_TICKS, {"s": dev.selector(sensorName=name)})["sensorOrError"]
     assert sensor["__typename"] == "Sensor", sensor
     return sensor["sensorState"]["ticks"]
 
@@ -197,8 +191,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     tmp = tmp_path_factory.mktemp("ui")
     home, warehouse = tmp / "dagster_home", tmp / "warehouse.duckdb"
     prepare_home(home)
-    env = {**os.environ, "RETAIL_DUCKDB_PATH": str(warehouse), "RETAIL_WAREHOUSE": "duckdb"}
-    subprocess.run([str(BIN / "retail-sim"), "init"], cwd=ROOT, env=env, check=True)
+    init_warehouse(warehouse)
     port = free_port()
     dev = Dev(home, warehouse, port, tmp / "dagster_dev.log")
     try:
@@ -239,7 +232,7 @@ def assert_group_gone(pgid: int, timeout: float = 10) -> None:
 def batches(platform: Platform) -> dict:
     """BATCHES generate_job runs (the schedule's job, launched as the soak does) through
     the marts; the latest fact_daily_sales materialization's metadata."""
-    ids = [launch(platform.dev, "generate_job") for _ in range(BATCHES)]
+    ids = [platform.dev.launch("generate_job") for _ in range(BATCHES)]
     status = wait_for_runs(platform.dev, ids, timeout=300)
     assert set(status.values()) == {"SUCCESS"}, status
     metadata = latest_materialization(platform.dev, FACT)

@@ -43,6 +43,7 @@ class Proc:
     own: float  # utime + stime
     reaped: float  # cutime + cstime
     cmdline: str
+    state: str  # "R", "S", ...; "Z": exited, not yet waited for
 
 
 def read_proc(pid: int) -> Proc | None:
@@ -55,7 +56,14 @@ def read_proc(pid: int) -> Proc | None:
         return None
     fields = stat[stat.rindex(")") + 2 :].split()
     utime, stime, cutime, cstime = (int(x) for x in fields[11:15])
-    return Proc(pid, int(fields[1]), (utime + stime) / CLK_TCK, (cutime + cstime) / CLK_TCK, cmd)
+    own, reaped = (utime + stime) / CLK_TCK, (cutime + cstime) / CLK_TCK
+    return Proc(pid, int(fields[1]), own, reaped, cmd, fields[0])
+
+
+def processes() -> dict[int, Proc]:
+    """Every process this one can see, by pid."""
+    found = (read_proc(int(name)) for name in os.listdir("/proc") if name.isdigit())
+    return {p.pid: p for p in found if p}
 
 
 def category(cmd: str) -> str:
@@ -101,12 +109,7 @@ class Meter:
         return ru.ru_utime + ru.ru_stime
 
     def _tree(self) -> list[Proc]:
-        procs = {}
-        for name in os.listdir("/proc"):
-            if name.isdigit():
-                p = read_proc(int(name))
-                if p:
-                    procs[p.pid] = p
+        procs = processes()
         me, out, stack = os.getpid(), [], [self.root_pid]
         # Orphans re-parented to this (subreaper) process belong to the tree too.
         stack += [

@@ -3,7 +3,7 @@ automation sensor evaluates it in the code server.
 
 Dagster's eager condition decides from what happened between two ticks; this one from
 the events themselves, so rows observed while a build of their models was running are
-built next (issue 20).
+built next (the reset wins when both land between two ticks: dagster-io/dagster#33587, #24650).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ class UpstreamNewerThanBuild(AutomationCondition):
     dependency updated" since "this asset was requested or updated". When both happen
     between the same two ticks the reset wins, so rows observed while a build of their
     models was running (it started before they arrived and landed after their
-    observation) were never built, until the next writer's rows (issue 20). This
+    observation) were never built, until the next writer's rows. This
     condition compares the events themselves, whenever they happened: an update from the
     same run (a `generate_job` batch observes raw, then builds) or from before the build
     started (the build read it) is built; it keeps no state between ticks.

@@ -30,8 +30,8 @@ def prepare_if_dev(project: DbtProject) -> None:
     Instead of `DbtProject.prepare_if_dev()`, which parses in every process `dagster
     dev` starts (the code server, each run: they all inherit its dev flag), seconds of
     CPU per run, and runs the `dbt` on PATH, where this project's lives in .venv-dbt.
-    The check itself (file times and the manifest's first 4 KB) costs 0.6 ms of CPU,
-    measured; outside `dagster dev` it is not made.
+    The check itself (file times and the manifest's first 4 KB) costs under a
+    millisecond; outside `dagster dev` it is not made.
     """
     if project.preparer.using_dagster_dev():
         prepare(project)

@@ -108,35 +108,34 @@ def dbt_build(
         sys.exit(f"dbt build failed on {db}:\n{stdout[-4000:]}")
     found = FINISHED.search(stdout)
     own = float(found.group(1)) if found else None
-    return wall, own, report_seconds(stdout), slowest_nodes(stdout)
+    events = log_events(stdout)
+    return wall, own, report_seconds(events), slowest_nodes(events)
 
 
-def report_seconds(stdout: str) -> float:
-    """The seconds the metadata reports of a build took, by their own account."""
-    seconds = 0.0
+def log_events(stdout: str) -> list[dict]:
+    """The events of a build's JSON log, read once for every figure taken from it."""
+    events = []
     for line in stdout.splitlines():
         try:
-            event = json.loads(line)
+            events.append(json.loads(line))
         except ValueError:
             continue  # a line dbt printed before its JSON logging started
-        report = report_in(event)
-        if report is not None:
-            seconds += report["seconds"]
-    return seconds
+    return events
 
 
-def slowest_nodes(stdout: str) -> str:
-    """The TOP_NODES slowest nodes of a build, with their seconds, from its JSON log
-    (the build writes no run_results.json)."""
-    times = []
-    for line in stdout.splitlines():
-        try:
-            event = json.loads(line)
-        except ValueError:
-            continue
-        if event["info"]["name"] in ("LogModelResult", "LogTestResult"):
-            data = event["data"]
-            times.append((data["execution_time"], data["node_info"]["node_name"]))
+def report_seconds(events: list[dict]) -> float:
+    """The seconds the metadata reports of a build took, by their own account."""
+    return sum(report["seconds"] for report in map(report_in, events) if report is not None)
+
+
+def slowest_nodes(events: list[dict]) -> str:
+    """The TOP_NODES slowest nodes of a build, with their seconds (the build writes no
+    run_results.json)."""
+    times = [
+        (event["data"]["execution_time"], event["data"]["node_info"]["node_name"])
+        for event in events
+        if event["info"]["name"] in ("LogModelResult", "LogTestResult")
+    ]
     return ", ".join(f"{name} {seconds:.2f}" for seconds, name in sorted(times)[::-1][:TOP_NODES])
 
 

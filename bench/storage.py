@@ -15,8 +15,6 @@ from pathlib import Path
 
 import duckdb
 
-LAYERS = {"raw": "raw", "staging": "staging / intermediate", "marts": "marts"}
-
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -44,9 +42,7 @@ def main() -> int:
         by_layer[schema] = by_layer.get(schema, 0) + size
         print(f"{schema + '.' + table:44s} {rows:12,d} {size / 2**20:9.1f} {size / raw_rows:16.1f}")
     for schema, size in by_layer.items():
-        print(
-            f"layer {LAYERS.get(schema, schema):38s} {'':12s} {size / 2**20:9.1f} {size / raw_rows:16.1f}"
-        )
+        print(f"layer {schema:38s} {'':12s} {size / 2**20:9.1f} {size / raw_rows:16.1f}")
     counted = sum(by_layer.values())
     print(
         f"{'all tables':44s} {'':12s} {counted / 2**20:9.1f} {counted / raw_rows:16.1f}"

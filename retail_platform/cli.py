@@ -33,7 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
     defaults = BatchSizes()
     parser = _Parser(prog=PROG, description="Simulated retail business for retail_platform.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    sub.add_parser("init", help="create the raw/staging/marts schemas and raw tables (idempotent)")
+    sub.add_parser(
+        "init", help="create the raw/staging/intermediate/marts schemas and raw tables (idempotent)"
+    )
     gen = sub.add_parser("generate", help="generate one batch of customers, products and orders")
     gen.add_argument("--customers", type=int, default=defaults.customers)
     gen.add_argument("--products", type=int, default=defaults.products)

@@ -34,7 +34,6 @@ from pathlib import Path
 from typing import Any
 
 SCHEMA = "marts"
-STAGING = "staging"
 # A new base once the deltas since the last one hold this share of its rows: rewriting
 # the base then costs, spread over the batches before it, a few times a batch's rows.
 COMPACT_SHARE = 0.25
@@ -45,10 +44,11 @@ _NAME = re.compile(r"^[a-z_][a-z0-9_]{0,63}$")
 @dataclass(frozen=True)
 class Mart:
     """How one mart is published: `key` names what a row belongs to (a reader takes each
-    key's rows from the newest file); `stamped_by` is the model whose `_stamp` says which
-    keys a build rewrote (the mart itself when it has `_stamp`); `deletes_by`, where a
-    build can remove all of a key's rows, the model whose stamped rows name the keys it
-    may have removed (a tombstone is published for those left without rows)."""
+    key's rows from the newest file); `stamped_by` is the table (`schema.name`) whose
+    `_stamp` says which keys a build rewrote (the mart itself when it has `_stamp`);
+    `deletes_by`, where a build can remove all of a key's rows, the table whose stamped
+    rows name the keys it may have removed (a tombstone is published for those left
+    without rows)."""
 
     table: str
     key: str
@@ -56,24 +56,33 @@ class Mart:
     deletes_by: str | None = None
 
     @classmethod
-    def from_node(cls, node: Mapping[str, Any]) -> Mart:
+    def from_node(cls, node: Mapping[str, Any], models: Mapping[str, Mapping[str, Any]]) -> Mart:
         """From a mart's manifest entry: the key and stamps its data tests are scoped by
         (`meta.batch_scope`: macros/batch_scope.sql), else its `unique_key` and its own
-        `_stamp`; `meta.publish.deletes_by` where a build can remove a key's rows."""
+        `_stamp`; `meta.publish.deletes_by` where a build can remove a key's rows. Those
+        name models: `models` (the manifest's, by name) says where each one is."""
         config = node["config"]
         meta = config.get("meta") or {}
         scope = meta.get("batch_scope") or {}
+
+        def table_of(model: str | None) -> str | None:
+            return None if model is None else f"{models[model]['schema']}.{models[model]['alias']}"
+
         return cls(
             node["alias"],
             scope.get("key") or config["unique_key"],
-            scope.get("stamped_by"),
-            (meta.get("publish") or {}).get("deletes_by"),
+            table_of(scope.get("stamped_by")),
+            table_of((meta.get("publish") or {}).get("deletes_by")),
         )
 
     def __post_init__(self) -> None:
-        for name in (self.table, self.key, self.stamped_by, self.deletes_by):
-            if name is not None and not _NAME.match(name):
+        for name in (self.table, self.key):
+            if not _NAME.match(name):
                 raise ValueError(f"not a table or column name: {name!r}")
+        for table in (self.stamped_by, self.deletes_by):
+            parts = [] if table is None else table.split(".")
+            if table is not None and not (len(parts) == 2 and all(map(_NAME.match, parts))):
+                raise ValueError(f"not a schema.table name: {table!r}")
 
     @property
     def relation(self) -> str:
@@ -81,7 +90,7 @@ class Mart:
 
     @property
     def stamps(self) -> str:
-        return f"{STAGING}.{self.stamped_by}" if self.stamped_by else self.relation
+        return self.stamped_by or self.relation
 
 
 def snapshot_dir(warehouse_file: Path) -> Path:
@@ -112,7 +121,7 @@ def _publish_one(con: Any, mart: Mart, folder: Path) -> None:
     stamped = f"_stamp > cast('{since}' as timestamp)"
     touched = f"select {mart.key} from {mart.stamps} where {stamped}"
     if mart.deletes_by:
-        touched += f" union select {mart.key} from {STAGING}.{mart.deletes_by} where {stamped}"
+        touched += f" union select {mart.key} from {mart.deletes_by} where {stamped}"
     keys = [row[0] for row in con.execute(f"select distinct * from ({touched})").fetchall()]
     if not keys:
         return _write_manifest(manifest_file, {**manifest, "stamp": newest})

@@ -143,7 +143,7 @@ def test_rows_observed_in_the_tick_a_build_lands_are_built_after_it(warehouse, i
     run_batch(warehouse, sizes=BatchSizes(0, 0, 100), dirty_rate=0, entities=["orders"])
     observe(warehouse, instance)  # ... and orders it never read, observed in the same tick
     race = evaluate_automation_conditions(defs=defs, instance=instance, cursor=quiet.cursor)
-    assert {"staging/int_orders_parsed", "marts/fact_daily_sales"} <= requested(race, defs)
+    assert {"staging/base_orders_parsed", "marts/fact_daily_sales"} <= requested(race, defs)
     assert "staging/stg_customers" not in requested(race, defs)
 
     build(defs, instance)  # the requested run
@@ -165,7 +165,7 @@ def test_rows_observed_while_a_build_runs_are_built_after_it(warehouse, instance
 
     defs = load()
     quiet = built_and_quiet(defs, warehouse, instance)
-    built = instance.get_latest_materialization_event(AssetKey(["staging", "int_orders_parsed"]))
+    built = instance.get_latest_materialization_event(AssetKey(["staging", "base_orders_parsed"]))
     run = instance.get_run_record_by_id(built.run_id)
 
     run_batch(warehouse, sizes=BatchSizes(0, 0, 100), dirty_rate=0, entities=["orders"])
@@ -175,7 +175,7 @@ def test_rows_observed_while_a_build_runs_are_built_after_it(warehouse, instance
             observation(RAW_KEYS["raw_orders"], warehouse.observe("raw_orders"))
         )
     race = evaluate_automation_conditions(defs=defs, instance=instance, cursor=quiet.cursor)
-    assert {"staging/int_orders_parsed", "marts/fact_daily_sales"} <= requested(race, defs)
+    assert {"staging/base_orders_parsed", "marts/fact_daily_sales"} <= requested(race, defs)
 
 
 def test_a_scheduled_batch_starts_no_second_run(warehouse, instance):

@@ -154,11 +154,16 @@ def compiled_models(starrocks_manifest: dict, incremental_manifest: dict) -> dic
 def test_incremental_branches_are_checked_too(compiled_models: dict[str, str]) -> None:
     # The models that read only their new rows (macros/incremental.sql): their
     # incremental SQL differs, with the lookups of what they hold left as subqueries.
-    for name in ("int_order_items", "int_orders_classified", "int_order_lines", "int_daily_sales"):
+    for name in (
+        "base_order_items",
+        "base_orders_classified",
+        "base_order_lines",
+        "int_daily_sales",
+    ):
         assert (
             "_stamp > coalesce((select max(_stamp) from" in compiled_models[f"{name}:incremental"]
         )
-    assert "load_label in (select" in compiled_models["int_orders_parsed:incremental"]
+    assert "load_label in (select" in compiled_models["base_orders_parsed:incremental"]
 
 
 def test_every_model_compiles_for_starrocks(compiled_models: dict[str, str]) -> None:
@@ -193,16 +198,16 @@ def test_compiled_models_use_nothing_starrocks_rejects(compiled_models: dict[str
 def test_starrocks_sql_reads_json_with_starrocks_functions(
     compiled_models: dict[str, str],
 ) -> None:
-    parsed = compiled_models["int_orders_parsed"]
+    parsed = compiled_models["base_orders_parsed"]
     assert "get_json_string(payload, '$.order_id')" in parsed
     assert "json_keys(payload)" in parsed
-    items = compiled_models["int_order_items"]
+    items = compiled_models["base_order_items"]
     assert "as array<json>" in items and "array_generate(" in items
 
 
 def test_models_read_and_write_the_contract_databases(compiled_models: dict[str, str]) -> None:
-    assert "`raw`.`raw_orders`" in compiled_models["int_orders_parsed"]
-    assert "`staging`.`int_daily_sales`" in compiled_models["fact_daily_sales"]
+    assert "`raw`.`raw_orders`" in compiled_models["base_orders_parsed"]
+    assert "`intermediate`.`int_daily_sales`" in compiled_models["fact_daily_sales"]
 
 
 def test_dimensions_are_primary_key_tables(starrocks_manifest: dict) -> None:
@@ -243,7 +248,7 @@ def test_fact_is_keyed_by_day_and_product(starrocks_manifest: dict) -> None:
     }
     assert models["fact_daily_sales"]["config"]["keys"] == ["order_date", "product_id"]
     # The fact is a view of int_daily_sales, the table keyed alike.
-    assert "`staging`.`int_daily_sales`" in models["fact_daily_sales"]["compiled_code"]
+    assert "`intermediate`.`int_daily_sales`" in models["fact_daily_sales"]["compiled_code"]
     assert models["int_daily_sales"]["config"]["keys"] == ["order_date", "product_id"]
 
 
@@ -255,7 +260,7 @@ def test_models_deleting_by_subquery_are_primary_key_tables(starrocks_manifest: 
         if node["resource_type"] == "model"
         and any("delete_changed" in hook["sql"] for hook in node["config"]["pre-hook"])
     }
-    assert {"int_order_lines", "int_daily_sales"} <= set(deleting)
+    assert {"base_order_lines", "int_daily_sales"} <= set(deleting)
     assert {name: c["table_type"] for name, c in deleting.items()} == dict.fromkeys(
         deleting, "PRIMARY"
     )
@@ -275,8 +280,8 @@ DOUBLE_USER, DOUBLE_PASSWORD = "dbt", "s3cr3t-pw"
 # STARROCKS_REPLICATION_NUM as the README documents it: unset (the server's default) or set.
 REPLICATION_CONFIGS = {"replication-default": None, "replication-1": "1"}
 # Models whose pre-hook deletes what an incremental run rewrites (delete_changed).
-DELETE_SCOPED = ("int_order_lines", "int_daily_sales")
-# The contract's staging tables and the fact: views of intermediate tables.
+DELETE_SCOPED = ("base_order_lines", "int_daily_sales")
+# The contract's staging tables and the fact: views of base and intermediate tables.
 VIEWS = {
     "staging": ("stg_customers", "stg_products", "stg_orders", "stg_order_items")
     + ("quarantine_customers", "quarantine_products", "quarantine_orders"),
@@ -402,14 +407,15 @@ def test_every_statement_parses_and_uses_nothing_starrocks_rejects(double_builds
 def test_second_build_takes_every_incremental_branch(double_builds) -> None:
     double, _, manifest, _ = double_builds
     models = _incremental_models(manifest)
-    # The intermediate models and the dimensions keep incremental state
+    # The base and intermediate models and the dimensions keep incremental state
     # (macros/incremental.sql): upserted by key, never rebuilt whole.
-    intermediate = {
+    stateful = {
         node["name"]
         for node in manifest["nodes"].values()
-        if node["resource_type"] == "model" and "intermediate" in node["fqn"]
+        if node["resource_type"] == "model"
+        and ("base" in node["fqn"] or node["fqn"][1] == "intermediate")
     }
-    assert set(models) == intermediate | set(PRIMARY_KEY_MODELS) and len(models) == 11, models
+    assert set(models) == stateful | set(PRIMARY_KEY_MODELS) and len(models) == 11, models
     for name, target in models.items():
         tmp = target[:-1] + "__dbt_tmp`"
         # First build: the table is created from the model's SELECT.
@@ -443,11 +449,11 @@ def test_second_build_takes_every_incremental_branch(double_builds) -> None:
     stamped = {sql.split(" from ")[1] for sql in lookups("select max(_stamp) from")}
     assert stamped == {models[name] for name in models if not name.endswith("_parsed")}
     (parsed_tmp,) = _statements(
-        double, "incremental", "CREATE TABLE AS", "`staging`.`int_orders_parsed__dbt_tmp`"
+        double, "incremental", "CREATE TABLE AS", "`staging`.`base_orders_parsed__dbt_tmp`"
     )
     assert "where 1 = 0" in parsed_tmp
     (classified_tmp,) = _statements(
-        double, "incremental", "CREATE TABLE AS", "`staging`.`int_orders_classified__dbt_tmp`"
+        double, "incremental", "CREATE TABLE AS", "`staging`.`base_orders_classified__dbt_tmp`"
     )
     assert "_stamp > cast('1970-01-01 00:00:00' as datetime)" in classified_tmp
 

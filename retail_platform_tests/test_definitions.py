@@ -38,8 +38,14 @@ def test_one_graph_from_simulator_to_marts(defs):
         | {"marts/dim_customers", "marts/dim_products", "marts/fact_daily_sales"}
     )
     assert expected <= keys
-    # Nothing outside the four layers.
-    assert {k.split("/")[0] for k in keys} == {"simulator", "raw", "staging", "marts"}
+    # Nothing outside the five layers.
+    assert {k.split("/")[0] for k in keys} == {
+        "simulator",
+        "raw",
+        "staging",
+        "intermediate",
+        "marts",
+    }
 
     parents = {
         k.to_user_string(): {p.to_user_string() for p in graph.get(k).parent_keys}
@@ -48,12 +54,12 @@ def test_one_graph_from_simulator_to_marts(defs):
     for e in ENTITIES:
         assert parents[f"raw/raw_{e}"] == {f"simulator/{e}"}
     assert parents["simulator/orders"] == {"simulator/customers", "simulator/products"}
-    # Every raw table feeds staging; marts read staging only.
+    # Every raw table feeds staging; marts read staging and intermediate only.
     for e in ENTITIES:
         assert any(f"raw/raw_{e}" in ps for k, ps in parents.items() if k.startswith("staging/"))
     for mart in ("dim_customers", "dim_products", "fact_daily_sales"):
         assert parents[f"marts/{mart}"] and all(
-            p.startswith("staging/") for p in parents[f"marts/{mart}"]
+            p.startswith(("staging/", "intermediate/")) for p in parents[f"marts/{mart}"]
         )
     assert "staging/stg_customers" in parents["marts/dim_customers"]
     assert "staging/stg_products" in parents["marts/dim_products"]
@@ -69,16 +75,17 @@ def test_one_graph_from_simulator_to_marts(defs):
 
 
 def test_dbt_layers_flow_one_way():
-    """raw -> intermediate -> staging -> marts: no model reads a later layer. (The
-    intermediate models are in the `staging` asset group: this reads dbt's own graph.)"""
+    """sources -> staging (its base models, then the stg_ and quarantine_ views of
+    them) -> intermediate -> marts: no model reads a later layer, as dbt's own graph
+    says."""
     from retail_platform.project import dbt_project
 
     nodes = json.loads(dbt_project.manifest_path.read_text())["nodes"]
-    order = {"intermediate": 1, "staging": 2, "marts": 3}
+    order = {"staging/base": 1, "staging": 2, "intermediate": 3, "marts": 4}
 
     def layer(unique_id: str) -> str:
-        fqn = nodes[unique_id]["fqn"]
-        return "intermediate" if "intermediate" in fqn else fqn[1]
+        folders = nodes[unique_id]["fqn"][1:-1]
+        return "/".join(folders[:2]) if folders[1:2] == ["base"] else folders[0]
 
     models = [uid for uid, node in nodes.items() if node["resource_type"] == "model"]
     backwards = [
@@ -96,7 +103,7 @@ def test_groups_and_automation(defs):
     for k in graph.get_all_asset_keys():
         node, layer = graph.get(k), k.path[0]
         assert node.group_name == layer, k
-        if layer in ("staging", "marts"):
+        if layer in ("staging", "intermediate", "marts"):
             # Eager, with the unread-upstream comparison (automation.py) and eager's guards
             condition = node.automation_condition
             assert condition.get_label() == "eager", k
@@ -173,7 +180,9 @@ def test_generate_job_builds_the_batch_through_the_marts(defs):
     keys = {k.to_user_string() for k in job.asset_layer.executable_asset_keys}
     graph = defs.resolve_asset_graph()
     dbt_keys = {
-        k.to_user_string() for k in graph.get_all_asset_keys() if k.path[0] in ("staging", "marts")
+        k.to_user_string()
+        for k in graph.get_all_asset_keys()
+        if k.path[0] in ("staging", "intermediate", "marts")
     }
     raw_keys = {f"raw/raw_{e}" for e in ENTITIES}
     assert {f"simulator/{e}" for e in ENTITIES} | raw_keys | dbt_keys == keys

@@ -120,8 +120,8 @@ def test_primary_key_checks_catch_duplicate_and_null_keys(warehouse, instance, d
     # (in the table that staging.stg_order_items is a view of).
     warehouse.query("insert into marts.dim_customers select * from marts.dim_customers limit 1")
     warehouse.query(
-        "insert into staging.int_order_lines select * replace (null as line_number) "
-        "from staging.int_order_lines limit 1"
+        "insert into staging.base_order_lines select * replace (null as line_number) "
+        "from staging.base_order_lines limit 1"
     )
     env = {**os.environ, **warehouse.dbt_env()}
     tested = subprocess.run(
@@ -151,20 +151,20 @@ def test_key_checks_look_at_the_keys_of_the_latest_build(warehouse, instance, db
         run_simulator(warehouse, instance, customers=30, products=5, orders=100, dirty_rate=0.0)
         run_dbt(warehouse, instance)
     ((newest, oldest),) = warehouse.query(
-        "select max(_stamp), min(_stamp) from staging.int_order_lines"
+        "select max(_stamp), min(_stamp) from staging.base_order_lines"
     )
     assert newest > oldest
     ((touched,),) = warehouse.query(
-        "select min(order_id) from staging.int_order_lines where _stamp = ?", [newest]
+        "select min(order_id) from staging.base_order_lines where _stamp = ?", [newest]
     )
     ((untouched,),) = warehouse.query(
-        "select min(order_id) from staging.int_order_lines where _stamp = ?", [oldest]
+        "select min(order_id) from staging.base_order_lines where _stamp = ?", [oldest]
     )
 
     def duplicate_a_line(order_id: int) -> None:  # as an old row: the oldest stamp
         warehouse.query(
-            "insert into staging.int_order_lines select * replace (cast(? as timestamp) as _stamp) "
-            "from staging.int_order_lines where order_id = ? limit 1",
+            "insert into staging.base_order_lines select * replace (cast(? as timestamp) as _stamp) "
+            "from staging.base_order_lines where order_id = ? limit 1",
             [oldest, order_id],
         )
 

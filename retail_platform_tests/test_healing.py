@@ -325,14 +325,14 @@ def test_watermarks_are_the_models_own_rows(warehouse, instance):
     }
     relations = warehouse.query(
         "select table_schema, table_name from information_schema.tables "
-        "where table_schema in ('staging', 'marts')"
+        "where table_schema in ('staging', 'intermediate', 'marts')"
     )
     assert set(relations) == set(models) | {("staging", "report_totals")}  # no watermark log
     stamped = {
         (schema, table)
         for schema, table in warehouse.query(
             "select table_schema, table_name from information_schema.columns "
-            "where table_schema in ('staging', 'marts') and column_name = '_stamp'"
+            "where table_schema in ('staging', 'intermediate', 'marts') and column_name = '_stamp'"
         )
     }
     assert stamped == {relation for relation, kind in models.items() if kind == "incremental"}

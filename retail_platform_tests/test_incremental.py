@@ -117,7 +117,7 @@ def test_incremental_builds_equal_a_full_refresh(warehouse: DuckDBWarehouse, dbt
     incremental = snapshot(db)
     # The sequence exercised what it is meant to: updates and every kind of fault.
     ((versions, orders),) = warehouse.query(
-        "select count(*), count(distinct order_id) from staging.int_orders_classified where reason is null"
+        "select count(*), count(distinct order_id) from staging.base_orders_classified where reason is null"
     )
     assert versions > orders, "no order was updated across batches"
     reasons = {
@@ -287,7 +287,7 @@ def test_only_the_first_build_of_a_vacuum_period_lets_duckdb_vacuum(
     # The previous build in an earlier period (its stamps moved back to 2000): vacuum.
     for entity in ("customers", "products", "orders"):
         warehouse.query(
-            f"update staging.int_{entity}_parsed set _stamp = timestamp '2000-01-01 00:00:00'"
+            f"update staging.base_{entity}_parsed set _stamp = timestamp '2000-01-01 00:00:00'"
         )
     assert not build_with_period(10_000_000)
 
@@ -343,7 +343,7 @@ def test_new_loads_are_looked_up_among_the_recent_rows_first(
 def test_an_order_waiting_for_two_products_is_cleared_by_the_second(
     warehouse: DuckDBWarehouse, dbt_work: Path
 ):
-    """int_orders_classified keeps the first product an order set aside waits for
+    """base_orders_classified keeps the first product an order set aside waits for
     (missing_product_id) and is judged again when that one arrives: then it waits for
     the next, and the arrival of that one clears it."""
     db = warehouse.file
@@ -364,7 +364,7 @@ def test_an_order_waiting_for_two_products_is_cleared_by_the_second(
     dbt_build(db, dbt_work)
     assert 200 not in stg_orders()
     ((waits,),) = warehouse.query(
-        "select missing_product_id from staging.int_orders_classified where order_id = 200"
+        "select missing_product_id from staging.base_orders_classified where order_id = 200"
     )
     assert waits == 98
 
@@ -423,7 +423,7 @@ def test_the_reports_carry_their_row_counts_from_build_to_build(
     with duckdb.connect(str(db)) as con:
         con.execute(
             "update staging.report_totals set value = value + 1000"
-            " where model = 'int_orders_classified' and figure = 'latest_versions' and kind = 'total'"
+            " where model = 'base_orders_classified' and figure = 'latest_versions' and kind = 'total'"
         )
     batch()
     built = reported_build()

@@ -97,7 +97,7 @@ def test_a_reported_batch_is_requested_with_no_look(webserver, warehouse):
         after = evaluate_automation_conditions(defs=defs, instance=instance, cursor=start.cursor)
         built = {r.key.to_user_string() for r in after.results if not r.true_subset.is_empty}
         assert {
-            "staging/int_orders_parsed",
+            "staging/base_orders_parsed",
             "marts/fact_daily_sales",
             "marts/dim_products",
         } <= built

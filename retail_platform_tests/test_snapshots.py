@@ -14,33 +14,33 @@ CUSTOMERS = Mart("dim_customers", key="customer_id")
 FACT = Mart(
     "fact_daily_sales",
     key="order_date",
-    stamped_by="int_daily_sales",
-    deletes_by="int_orders_classified",
+    stamped_by="intermediate.int_daily_sales",
+    deletes_by="staging.base_orders_classified",
 )
 
 
 @pytest.fixture
 def con(tmp_path):
     con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
-    con.execute("create schema marts; create schema staging")
+    con.execute("create schema marts; create schema intermediate; create schema staging")
     con.execute(
         "create table marts.dim_customers as select range as customer_id, "
         "'c' || range as city, timestamp '2026-01-01' as _stamp from range(1000)"
     )
     # The fact: a view of a table stamped by day, and the orders whose stamps name the
-    # days a build touched (as int_daily_sales and int_orders_classified).
+    # days a build touched (as int_daily_sales and base_orders_classified).
     con.execute(
-        "create table staging.int_daily_sales as select date '2026-01-01' + cast(d as int) as order_date, "
+        "create table intermediate.int_daily_sales as select date '2026-01-01' + cast(d as int) as order_date, "
         "p as product_id, d * 10 + p as revenue, timestamp '2026-01-01' as _stamp "
         "from range(100) t(d), range(20) u(p)"
     )
     con.execute(
-        "create table staging.int_orders_classified as select distinct order_date, _stamp "
-        "from staging.int_daily_sales"
+        "create table staging.base_orders_classified as select distinct order_date, _stamp "
+        "from intermediate.int_daily_sales"
     )
     con.execute(
         "create view marts.fact_daily_sales as "
-        "select order_date, product_id, revenue from staging.int_daily_sales"
+        "select order_date, product_id, revenue from intermediate.int_daily_sales"
     )
     yield con
     con.close()
@@ -69,14 +69,14 @@ def test_a_build_publishes_the_rows_it_rewrote_not_the_table(con, tmp_path):
         "insert into marts.dim_customers select range, 'new', timestamp '2026-01-02' from range(1000, 1005)"
     )
     con.execute(
-        "delete from staging.int_daily_sales where order_date in (date '2026-01-04', date '2026-01-05')"
+        "delete from intermediate.int_daily_sales where order_date in (date '2026-01-04', date '2026-01-05')"
     )
     con.execute(
-        "insert into staging.int_daily_sales select date '2026-01-04', range, 1, timestamp '2026-01-02' "
+        "insert into intermediate.int_daily_sales select date '2026-01-04', range, 1, timestamp '2026-01-02' "
         "from range(20) where range <> 7"
     )
     con.execute(
-        "insert into staging.int_orders_classified values "
+        "insert into staging.base_orders_classified values "
         "(date '2026-01-04', timestamp '2026-01-02'), (date '2026-01-05', timestamp '2026-01-02')"
     )
     snapshots.publish(con, [CUSTOMERS, FACT], folder)

@@ -82,7 +82,9 @@ def test_raw_table_ddl_is_idempotent_duplicate_key_with_json_payload():
 def test_setup_creates_databases_and_all_raw_tables(executed):
     StarRocksWarehouse(buckets=3).setup()
     sqls = [sql for sql, _ in executed]
-    assert sqls[:3] == [f"CREATE DATABASE IF NOT EXISTS {db}" for db in ("raw", "staging", "marts")]
+    assert sqls[:4] == [
+        f"CREATE DATABASE IF NOT EXISTS {db}" for db in ("raw", "staging", "intermediate", "marts")
+    ]
     for table in (*RAW_TABLES, SIM_BATCHES_TABLE):
         assert raw_table_ddl(table, 3, None) in sqls  # the server's replication by default
     executed.clear()

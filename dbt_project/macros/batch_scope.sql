@@ -5,7 +5,7 @@
 
         config:
           meta:
-            batch_scope: {stamped_by: int_orders_classified, key: order_id, recent_keys: true}
+            batch_scope: {stamped_by: base_orders_classified, key: order_id, recent_keys: true}
 
     `key` identifies what the rows of `stamped_by` (a model whose rows carry `_stamp`:
     macros/incremental.sql; by default the tested model itself and its `unique_key`,

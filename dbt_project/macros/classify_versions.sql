@@ -1,5 +1,5 @@
 {#-
-    The body of int_<entity>_classified: every parsed row of one entity with the reason
+    The body of base_<entity>_classified: every parsed row of one entity with the reason
     it is set aside (`reason`, null = clean) and whether it is its id's latest clean
     version (`is_latest_version`: greatest updated_at; a quarantined row never counts).
 
@@ -422,7 +422,7 @@ verdict_changed as (
 {%- endmacro %}
 
 
-{#- What the views over an int_<entity>_classified model count, kept as running totals
+{#- What the views over an base_<entity>_classified model count, kept as running totals
     for Dagster's reports (macros/running_totals.sql): stg_<entity> holds its latest
     clean versions, quarantine_<entity> its rows set aside. -#}
 {% macro classified_figures() -%}

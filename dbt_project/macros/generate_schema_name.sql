@@ -1,6 +1,7 @@
 {#
-    Use a model's custom schema as-is (`staging`, `marts`) instead of dbt's default
-    `<target_schema>_<custom_schema>`: both warehouses hold exactly raw/staging/marts.
+    Use a model's custom schema as-is (`staging`, `intermediate`, `marts`) instead of
+    dbt's default `<target_schema>_<custom_schema>`: both warehouses hold exactly
+    raw/staging/intermediate/marts.
 #}
 {% macro generate_schema_name(custom_schema_name, node) -%}
     {%- if custom_schema_name is none -%}

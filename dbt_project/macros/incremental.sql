@@ -1,9 +1,9 @@
 {#
     How the models take in only what is new. This is the one place that says it.
 
-    Where the state lives: in the intermediate models (models/staging/intermediate) and
-    the dimensions, in their own rows. The contract's staging tables and
-    fact_daily_sales are views of the intermediate models; there is no other
+    Where the state lives: in the base models (models/staging/base), the intermediate
+    model (models/intermediate) and the dimensions, in their own rows. The contract's
+    staging tables and fact_daily_sales are views of the first two; there is no other
     bookkeeping table (`report_totals` holds only what Dagster's reports show of the
     views, and is counted again whenever it cannot vouch for them:
     macros/running_totals.sql). Nothing a batch pays reads the whole history: the data
@@ -19,7 +19,7 @@
       Runs on one warehouse follow each other (Dagster's `warehouse` pool holds one)
       and within a run a model runs after its inputs, so "not taken in yet" is
       "stamped after the newest `_stamp` this model holds".
-    - Input is a raw table (int_*_parsed only): a batch is a load, named by its label
+    - Input is a raw table (base_*_parsed only): a batch is a load, named by its label
       (`loads_not_in_this()`). Loads are stamped by their writers, not by us, and a
       load may commit late with an earlier `loaded_at` (a retried or concurrent
       writer), so no time orders them: "not taken in yet" is "a label this model does
@@ -28,15 +28,15 @@
 
     What a model does with its new input: it works out everything that input touches,
     and writes it again with the current stamp, so its own downstream sees it as new:
-    - int_*_parsed and int_order_items append (a raw row is parsed once);
-    - int_*_classified replace every version of each id that has new rows
+    - base_*_parsed and base_order_items append (a raw row is parsed once);
+    - base_*_classified replace every version of each id that has new rows
       (macros/classify_versions.sql says why the whole id): by id on DuckDB, by
       row_key (the Primary Key) on StarRocks;
-    - int_order_lines and int_daily_sales delete the orders / days the new input
+    - base_order_lines and int_daily_sales delete the orders / days the new input
       touches (`delete_changed()`, a pre-hook) and insert them recomputed, so a line or
       a day that no longer exists goes;
     - dim_customers and dim_products upsert, by id, the latest version of each id
-      their int_*_classified re-judged (an id never leaves staging once clean).
+      their base_*_classified re-judged (an id never leaves staging once clean).
     Writing is each adapter's default incremental strategy: dbt-duckdb deletes the rows
     of the model's `unique_key` (when it has one) then inserts; dbt-starrocks inserts,
     which into a Primary Key table is an upsert. On DuckDB the models that are looked
@@ -52,7 +52,7 @@
     `dbt build --full-refresh` gives the same tables (retail_platform_tests/test_incremental.py).
     Changing a model's columns needs one `--full-refresh` of it and of what is downstream
     of it (`--select model+`): a model rebuilt alone restamps every row, which its
-    downstream would take in again as new (int_order_items would hold its items twice).
+    downstream would take in again as new (base_order_items would hold its items twice).
 #}
 
 

@@ -1,5 +1,5 @@
 {#-
-    The body of int_<entity>_parsed: every row of the raw table `raw_table` once,
+    The body of base_<entity>_parsed: every row of the raw table `raw_table` once,
     parsed and repaired; append-only, taking in the loads it does not hold yet
     (macros/incremental.sql).
 
@@ -98,7 +98,7 @@ parsed as (
 final as (
 
     select
-        -- A 128-bit number, not md5's 32-character text: every int_ model joins and
+        -- A 128-bit number, not md5's 32-character text: every base_ model joins and
         -- reads by it. Over the stored text, not payload_hash (a UHUGEINT, very slow
         -- to cast to text); coalesced, as StarRocks's concat with a NULL is NULL.
         {{ text_hash("concat(load_label, '|', coalesce(cast(payload as varchar), ''), '|', cast(copy_in_load as varchar))") }} as row_key,

@@ -38,7 +38,7 @@
     would refuse the second create). StarRocks replicas as the models' (dbt_project.yml). -#}
 {% macro create_report_totals() -%}
     {%- if reports_wanted() -%}
-        {%- set node = graph.nodes['model.' ~ project_name ~ '.int_orders_classified'] -%}
+        {%- set node = graph.nodes['model.' ~ project_name ~ '.base_orders_classified'] -%}
         {{ adapter.dispatch('create_report_totals', 'retail')(
             report_totals_relation(node), node.config.get('properties'),
         ) }}

@@ -23,7 +23,7 @@
     {%- set period = env_var('RETAIL_DUCKDB_VACUUM_MINUTES', '0') | int * 60 -%}
     {%- if execute and period > 0 and not flags.FULL_REFRESH -%}
         {%- set newest = [] -%}
-        {%- for name in ['int_customers_parsed', 'int_products_parsed', 'int_orders_parsed'] -%}
+        {%- for name in ['base_customers_parsed', 'base_products_parsed', 'base_orders_parsed'] -%}
             {%- set node = graph.nodes['model.' ~ project_name ~ '.' ~ name] -%}
             {%- set relation = adapter.get_relation(node.database, node.schema, node.alias) -%}
             {%- if relation is not none -%}

@@ -1,9 +1,9 @@
-"""dbt staging and marts as Dagster assets.
+"""dbt staging, intermediate and marts as Dagster assets.
 
 The translator derives everything from the dbt project itself: the top folder under
-`models/` (staging, marts) is both the asset group and the key prefix, every model is
-eagerly automated, and `meta.dagster.freshness` (dbt_project.yml) becomes the asset's
-`FreshnessPolicy`. Sources map onto the raw assets through `meta.dagster.asset_key`
+`models/` (staging, intermediate, marts) is both the asset group and the key prefix,
+every model is eagerly automated, and `meta.dagster.freshness` (dbt_project.yml)
+becomes the asset's `FreshnessPolicy`. Sources map onto the raw assets through `meta.dagster.asset_key`
 in their yml.
 """
 

@@ -111,7 +111,7 @@ class Warehouse(ABC):
 
     @abstractmethod
     def setup(self) -> None:
-        """Create the raw/staging/marts schemas and the raw tables; idempotent."""
+        """Create the raw/staging/intermediate/marts schemas and the raw tables; idempotent."""
 
     @abstractmethod
     def load_batch(

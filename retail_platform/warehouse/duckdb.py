@@ -33,7 +33,7 @@ from retail_platform.warehouse.base import (
     check_label,
 )
 
-SCHEMAS = ("raw", "staging", "marts")
+SCHEMAS = ("raw", "staging", "intermediate", "marts")
 LEDGER = f"{RAW_SCHEMA}._loads"
 # The connection of an open `session()`, per file: opening one costs ~10 ms of CPU, and a
 # simulator batch makes some twenty operations.

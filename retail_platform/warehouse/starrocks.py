@@ -28,7 +28,7 @@ from retail_platform.warehouse.stream_load import (
     StreamLoadClient,
 )
 
-DATABASES = (RAW_SCHEMA, "staging", "marts")
+DATABASES = (RAW_SCHEMA, "staging", "intermediate", "marts")
 _ACCESS_DENIED = 1045
 
 

@@ -13,7 +13,7 @@
 {% macro duckdb__unnest_json_array(relation, json_column, path, value_as, position_as) -%}
     {#- In the select list, not a lateral join: DuckDB plans `from t, unnest(f(t.col))`
         as a join back on the distinct values of t.col, here every payload hashed (90 s
-        of 98 in int_order_items' first build at 10M orders, DuckDB's profile; 13 s
+        of 98 in base_order_items' first build at 10M orders, DuckDB's profile; 13 s
         this way). generate_subscripts numbers the elements in array order, in step
         with unnest. -#}
     select

@@ -1,6 +1,6 @@
 -- Customers, SCD type 1: one row per customer with its latest attributes.
 --
--- Incremental (macros/incremental.sql): the customers int_customers_classified
+-- Incremental (macros/incremental.sql): the customers base_customers_classified
 -- re-judged since this model's newest stamp are upserted by customer_id (a Primary Key
 -- table on StarRocks); the others are not read. A pre-hook reports how many of them are
 -- new and how many changed (macros/dagster_metadata.sql).
@@ -8,7 +8,7 @@
 {{ config(
     materialized='incremental',
     unique_key='customer_id',
-    pre_hook="{{ report_dimension_changes(ref('stg_customers'), ref('int_customers_classified'), 'customer_id') }}",
+    pre_hook="{{ report_dimension_changes(ref('stg_customers'), ref('base_customers_classified'), 'customer_id') }}",
 ) }}
 
 with
@@ -17,7 +17,7 @@ customers as (
 
     select * from {{ ref('stg_customers') }}
     {% if is_incremental() %}
-    where customer_id in ({{ changed(ref('int_customers_classified'), 'customer_id') }})
+    where customer_id in ({{ changed(ref('base_customers_classified'), 'customer_id') }})
     {% endif %}
 
 ),

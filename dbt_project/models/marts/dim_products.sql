@@ -1,12 +1,12 @@
 -- Products: one row per product with its latest attributes.
 --
--- Incremental, as dim_customers: the products int_products_classified re-judged since
+-- Incremental, as dim_customers: the products base_products_classified re-judged since
 -- this model's newest stamp are upserted by product_id.
 
 {{ config(
     materialized='incremental',
     unique_key='product_id',
-    pre_hook="{{ report_dimension_changes(ref('stg_products'), ref('int_products_classified'), 'product_id') }}",
+    pre_hook="{{ report_dimension_changes(ref('stg_products'), ref('base_products_classified'), 'product_id') }}",
 ) }}
 
 with
@@ -15,7 +15,7 @@ products as (
 
     select * from {{ ref('stg_products') }}
     {% if is_incremental() %}
-    where product_id in ({{ changed(ref('int_products_classified'), 'product_id') }})
+    where product_id in ({{ changed(ref('base_products_classified'), 'product_id') }})
     {% endif %}
 
 ),

@@ -1,3 +1,3 @@
 -- Every raw customer row set aside, with the reason (see docs/data_contract.md).
 
-{{ quarantined_rows('int_customers_classified') }}
+{{ quarantined_rows('base_customers_classified') }}

@@ -1,3 +1,3 @@
 -- Every raw product row set aside, with the reason (see docs/data_contract.md).
 
-{{ quarantined_rows('int_products_classified') }}
+{{ quarantined_rows('base_products_classified') }}

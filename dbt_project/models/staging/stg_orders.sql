@@ -1,5 +1,5 @@
--- One row per order: its latest clean version, judged in int_orders_classified.
+-- One row per order: its latest clean version, judged in base_orders_classified.
 
 select order_id, customer_id, status, order_ts, order_date, updated_at
-from {{ ref('int_orders_classified') }}
+from {{ ref('base_orders_classified') }}
 where is_latest_version

@@ -1,5 +1,5 @@
--- One row per product: its latest clean version, judged in int_products_classified.
+-- One row per product: its latest clean version, judged in base_products_classified.
 
 select product_id, product_name, category, unit_price, updated_at
-from {{ ref('int_products_classified') }}
+from {{ ref('base_products_classified') }}
 where is_latest_version

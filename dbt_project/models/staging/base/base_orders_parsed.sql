@@ -1,6 +1,6 @@
 -- Every raw order row once, parsed and repaired (see macros/parse_raw.sql). The payload
--- is kept for int_order_items; repeated copies and the content checks (items,
--- references) are judged in int_orders_classified.
+-- is kept for base_order_items; repeated copies and the content checks (items,
+-- references) are judged in base_orders_classified.
 
 {% call(payload) parse_raw('raw_orders', 'order_id', ['customer_id', 'status', 'order_ts']) %}
     {{ cast_or_null(payload['customer_id'], 'bigint') }} as customer_id,

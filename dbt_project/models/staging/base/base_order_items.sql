@@ -7,7 +7,7 @@ with
 orders as (
 
     select row_key, order_id, payload
-    from {{ ref('int_orders_parsed') }}
+    from {{ ref('base_orders_parsed') }}
     where parse_reason is null
     {% if is_incremental() %}
         and {{ stamped_after_this() }}

@@ -1,7 +1,7 @@
 -- The items of each order's latest clean version, with the order's date and status:
 -- staging.stg_order_items is a view of it.
 --
--- Incremental (macros/incremental.sql): int_orders_classified stamps every version of
+-- Incremental (macros/incremental.sql): base_orders_classified stamps every version of
 -- an order it re-judges, so the orders it stamped since this model's newest stamp are
 -- the ones that may have changed: their lines are deleted (pre-hook) and their latest
 -- version's lines inserted, so a line the new version no longer has goes too.
@@ -11,14 +11,14 @@
 -- the whole history beside a concurrent data test ran out of DuckDB's memory limit at
 -- 10M orders.
 
-{{ config(pre_hook="{{ delete_changed(ref('int_orders_classified'), 'order_id') }}") }}
+{{ config(pre_hook="{{ delete_changed(ref('base_orders_classified'), 'order_id') }}") }}
 
 with
 
 latest_versions as (
 
     select row_key, order_id, order_date, status
-    from {{ ref('int_orders_classified') }}
+    from {{ ref('base_orders_classified') }}
     where is_latest_version
     {% if is_incremental() %}
         and {{ stamped_after_this() }}
@@ -28,7 +28,7 @@ latest_versions as (
 
 items as (
 
-    select * from {{ ref('int_order_items') }}
+    select * from {{ ref('base_order_items') }}
 
 ),
 
@@ -51,7 +51,7 @@ final as (
     where items.order_id is not null
     {% if is_incremental() %}
         and items.order_id in (select order_id from latest_versions)
-        {%- set hint = static_key_filter('items.order_id', changed(ref('int_orders_classified'), 'order_id')) %}
+        {%- set hint = static_key_filter('items.order_id', changed(ref('base_orders_classified'), 'order_id')) %}
         {%- if hint %}
         and {{ hint }}
         {%- endif %}

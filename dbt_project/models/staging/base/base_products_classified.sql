@@ -5,4 +5,4 @@
 -- Keeps the row counts of its stg_ and quarantine_ views (macros/running_totals.sql).
 {{ config(post_hook="{{ keep_running_totals(classified_figures()) }}") }}
 
-{{ classify_versions('int_products_parsed', 'product_id', ['product_name', 'category', 'unit_price']) }}
+{{ classify_versions('base_products_parsed', 'product_id', ['product_name', 'category', 'unit_price']) }}

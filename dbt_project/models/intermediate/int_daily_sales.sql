@@ -3,16 +3,16 @@
 --
 -- Incremental (macros/incremental.sql): only the days of the orders re-judged since
 -- this model's newest stamp are recomputed: the order_date of every version of every
--- order int_orders_classified stamped (that covers an order's old day and its new one
+-- order base_orders_classified stamped (that covers an order's old day and its new one
 -- when its latest version moved). Those days are deleted first (pre-hook), then
--- recomputed whole from int_order_lines, so a day whose orders all got cancelled
+-- recomputed whole from base_order_lines, so a day whose orders all got cancelled
 -- disappears.
 
 -- It also keeps the day count and total revenue that Dagster shows of the fact
 -- (macros/dagster_metadata.sql, daily_figures).
 
 {{ config(
-    pre_hook="{{ delete_changed(ref('int_orders_classified'), 'order_date', daily_figures()) }}",
+    pre_hook="{{ delete_changed(ref('base_orders_classified'), 'order_date', daily_figures()) }}",
     post_hook="{{ keep_running_totals(daily_figures()) }}",
 ) }}
 
@@ -20,10 +20,10 @@ with
 
 order_lines as (
 
-    select * from {{ ref('int_order_lines') }}
+    select * from {{ ref('base_order_lines') }}
     where status <> 'cancelled'
     {% if is_incremental() %}
-        {%- set days = changed(ref('int_orders_classified'), 'order_date') %}
+        {%- set days = changed(ref('base_orders_classified'), 'order_date') %}
         and order_date in ({{ days }})
         {%- set hint = static_key_filter('order_date', days) %}
         {%- if hint %}

@@ -6,6 +6,6 @@
 {{ config(post_hook="{{ keep_running_totals(classified_figures()) }}") }}
 
 {{ classify_versions(
-    'int_customers_parsed', 'customer_id',
+    'base_customers_parsed', 'customer_id',
     ['first_name', 'last_name', 'email', 'city', 'country', 'signup_ts'],
 ) }}

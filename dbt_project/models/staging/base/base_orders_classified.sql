@@ -2,7 +2,7 @@
 -- row) and whether it is the order's latest clean version. See
 -- macros/classify_versions.sql for what every entity shares; an order's own rules are
 -- below: all its items have a positive quantity, and its customer and every item's
--- product have a clean version (int_*_classified: the ids stg_customers/stg_products
+-- product have a clean version (base_*_classified: the ids stg_customers/stg_products
 -- hold). The reference rules depend on customers and products that may arrive later,
 -- so a version set aside by them is judged again when the reference arrives: its
 -- customer_id, or for an unknown product the first product it waits for
@@ -13,13 +13,13 @@
 {{ config(post_hook="{{ keep_running_totals(classified_figures()) }}") }}
 
 {% call(versions, new_only, ids) classify_versions(
-    'int_orders_parsed', 'order_id',
+    'base_orders_parsed', 'order_id',
     ['customer_id', 'status', 'order_ts', 'cast(order_ts as date) as order_date'],
     rejudged=['unknown_customer', 'unknown_product'],
     rejudge_when=[
-        "customer_id in (select customer_id from " ~ ref('int_customers_classified')
+        "customer_id in (select customer_id from " ~ ref('base_customers_classified')
         ~ " where is_latest_version and " ~ stamped_after_this() ~ ")",
-        "missing_product_id in (select product_id from " ~ ref('int_products_classified')
+        "missing_product_id in (select product_id from " ~ ref('base_products_classified')
         ~ " where is_latest_version and " ~ stamped_after_this() ~ ")",
     ] if is_incremental() else none,
     waits_for='missing_product_id',
@@ -47,9 +47,9 @@
             -- null when the only unknown product is a null id: nothing can arrive for it
             min(case when clean_products.product_id is null then items.product_id end)
                 as missing_product_id
-        from {{ ref('int_order_items') }} as items
+        from {{ ref('base_order_items') }} as items
         left join (
-            select product_id from {{ ref('int_products_classified') }} where is_latest_version
+            select product_id from {{ ref('base_products_classified') }} where is_latest_version
         ) as clean_products
             on items.product_id = clean_products.product_id
         {%- if is_incremental() %}
@@ -69,7 +69,7 @@
     ) as item_checks
         on {{ versions }}.row_key = item_checks.row_key
     left join (
-        select customer_id from {{ ref('int_customers_classified') }} where is_latest_version
+        select customer_id from {{ ref('base_customers_classified') }} where is_latest_version
     ) as clean_customers
         on {{ versions }}.customer_id = clean_customers.customer_id
 {% endcall %}

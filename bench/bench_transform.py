@@ -22,7 +22,7 @@ The timed builds are the platform's usual build, without DuckDB's vacuum, which 
 the first build of each hour runs (dbt_project/macros/vacuum.sql); one more build of
 the same batch with vacuum is timed and printed beside them.
 
-    .venv/bin/python bench/bench_transform.py [--histories 100000 10000000] [--batch 10000]
+    .venv/bin/python -m bench.bench_transform [--histories 100000 10000000] [--batch 10000]
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Counts the distinct storage blocks each table's columns occupy (DuckDB's
 `pragma_storage_info`), so the figures are what the file holds, compressed. Run it on
 a warehouse no process holds open (a copy, or with the platform stopped):
 
-    .venv/bin/python bench/storage.py .retail/warehouse.duckdb
+    .venv/bin/python -m bench.storage .retail/warehouse.duckdb
 """
 
 from __future__ import annotations

@@ -39,6 +39,7 @@ SCHEMA = "marts"
 COMPACT_SHARE = 0.25
 READ_TRIES = 3  # a reader racing a compaction finds a file gone: it reads the new manifest
 _NAME = re.compile(r"^[a-z_][a-z0-9_]{0,63}$")
+_QUALIFIED = re.compile(r"^[a-z_][a-z0-9_]{0,63}\.[a-z_][a-z0-9_]{0,63}$")
 
 
 @dataclass(frozen=True)
@@ -56,17 +57,20 @@ class Mart:
     deletes_by: str | None = None
 
     @classmethod
-    def from_node(cls, node: Mapping[str, Any], models: Mapping[str, Mapping[str, Any]]) -> Mart:
+    def from_node(cls, node: Mapping[str, Any], manifest: Mapping[str, Any]) -> Mart:
         """From a mart's manifest entry: the key and stamps its data tests are scoped by
         (`meta.batch_scope`: macros/batch_scope.sql), else its `unique_key` and its own
         `_stamp`; `meta.publish.deletes_by` where a build can remove a key's rows. Those
-        name models: `models` (the manifest's, by name) says where each one is."""
+        name models of the same project, found in `manifest` (their schema and table)."""
         config = node["config"]
         meta = config.get("meta") or {}
         scope = meta.get("batch_scope") or {}
 
         def table_of(model: str | None) -> str | None:
-            return None if model is None else f"{models[model]['schema']}.{models[model]['alias']}"
+            if model is None:
+                return None
+            found = manifest["nodes"][f"model.{node['package_name']}.{model}"]
+            return f"{found['schema']}.{found['alias']}"
 
         return cls(
             node["alias"],
@@ -80,8 +84,7 @@ class Mart:
             if not _NAME.match(name):
                 raise ValueError(f"not a table or column name: {name!r}")
         for table in (self.stamped_by, self.deletes_by):
-            parts = [] if table is None else table.split(".")
-            if table is not None and not (len(parts) == 2 and all(map(_NAME.match, parts))):
+            if table is not None and not _QUALIFIED.match(table):
                 raise ValueError(f"not a schema.table name: {table!r}")
 
     @property

@@ -422,7 +422,7 @@ verdict_changed as (
 {%- endmacro %}
 
 
-{#- What the views over an base_<entity>_classified model count, kept as running totals
+{#- What the views over a base_<entity>_classified model count, kept as running totals
     for Dagster's reports (macros/running_totals.sql): stg_<entity> holds its latest
     clean versions, quarantine_<entity> its rows set aside. -#}
 {% macro classified_figures() -%}

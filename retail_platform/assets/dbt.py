@@ -3,8 +3,8 @@
 The translator derives everything from the dbt project itself: the top folder under
 `models/` (staging, intermediate, marts) is both the asset group and the key prefix,
 every model is eagerly automated, and `meta.dagster.freshness` (dbt_project.yml)
-becomes the asset's `FreshnessPolicy`. Sources map onto the raw assets through `meta.dagster.asset_key`
-in their yml.
+becomes the asset's `FreshnessPolicy`. Sources map onto the raw assets through
+`meta.dagster.asset_key` in their yml.
 """
 
 import hashlib

@@ -48,7 +48,6 @@ def stream_with_data_metadata(
     publication costs the readers' copy, not the build (a warning says why).
     """
     manifest = invocation.manifest
-    models = {n["name"]: n for n in manifest["nodes"].values() if n["resource_type"] == "model"}
     reports: dict[str, dict[str, Any]] = {}  # what dbt reported, by unique_id
     marts: list[Mart] = []  # the marts built
     failure = None
@@ -70,7 +69,7 @@ def stream_with_data_metadata(
                     metadata = as_metadata(reports.pop(node["unique_id"], {}), node)
                     event = event.with_metadata({**event.metadata, **metadata})
                     if node["schema"] == MARTS_SCHEMA:
-                        marts.append(Mart.from_node(node, models))
+                        marts.append(Mart.from_node(node, manifest))
                 yield event
     except Exception as exc:  # dbt's own failure, raised after its last event
         failure = exc

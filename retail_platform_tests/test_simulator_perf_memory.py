@@ -195,3 +195,28 @@ def test_prefetching_threads_do_not_change_chunks() -> None:
     threaded = list(generator.orders_batch(SEED, rec, log, 1_000, workers=2))
     assert len(serial) == len(threaded) >= 4  # new orders and lifecycle updates
     assert all(a.equals(b) for a, b in zip(serial, threaded, strict=True))
+
+
+def test_a_batch_builds_one_set_of_catalogue_tables() -> None:
+    # Updates of orders from each of the last 22 days, made while the catalogue was
+    # smaller each day: one popularity and one item table serve every chunk, as a run
+    # process starts with none (10M orders of history: 0.9 CPU-s a batch, one table per day).
+    log = _log([(100, 10 + i, 500) for i in range(12)], 0.0)
+    tables = (generator._popularity_table, generator._item_table, generator._price_table)
+    for table in tables:
+        table.cache_clear()
+    chunks = list(generator.orders_batch(SEED, log[-1], log, 1_000, workers=1))
+    assert len(chunks) >= 10  # the new orders and updates of orders from many batches
+    assert [table.cache_info().misses for table in tables] == [1, 1, 1]
+
+
+def test_orders_regenerated_later_are_the_same_bytes() -> None:
+    # Tables built for a bigger catalogue than an order's batch knew give the same
+    # payloads: regenerating an order (its lifecycle updates) must not depend on when.
+    log = _log([(100, 10, 2_000), (50, 5, 1_000)], 0.0)
+    later = _log([(100, 10, 2_000), (50, 5, 1_000), (10, 4_000, 10), (10, 60_000, 10)], 0.0)
+    ids = np.arange(1, 3_001)
+    then = generator.order_payloads(generator.build_orders(SEED, ids, log), log[-1].clock_end)
+    now = generator.order_payloads(generator.build_orders(SEED, ids, later), log[-1].clock_end)
+    assert generator.build_orders(SEED, ids, later).n_products == 64_015
+    assert then.equals(now)

@@ -489,7 +489,7 @@ class Orders:
     returned_at: np.ndarray
     item_discount: np.ndarray | None = None  # per item: index into _DISCOUNTS
     seed: int = 0  # what the orders were built with (to find cached item tables)
-    n_products: int = 0  # products that existed for the newest of these orders
+    n_products: int = 0  # the catalogue size the item tables were built for
 
     def status_at(self, t: int) -> tuple[np.ndarray, np.ndarray]:
         """Status code and the time it was reached, as of time ``t``."""
@@ -550,7 +550,12 @@ def build_orders(seed: int, ids: np.ndarray, log: list[BatchRecord]) -> Orders:
     np.cumsum(n_items, out=offsets[1:])
     line = np.arange(offsets[-1]) - np.repeat(offsets[:-1], n_items)
     item_keys = np.repeat(ids, n_items) * np.uint64(8) + line.astype(np.uint64)
-    n_products = int(products_total.max()) if len(ids) else 1
+    # The tables below are built for the whole catalogue the log knows, not for the
+    # products that existed when these orders were made: an entry depends on its product
+    # alone, so a smaller table is a prefix of this one, and every chunk of a batch (new
+    # orders, updates of orders from each of the last 22 days) shares one table per
+    # process rather than building one per creating batch.
+    n_products = max(r.products_total for r in made) if len(ids) else 1
     popularity = _popularity_table(seed, n_products)
     cap = popularity.cum[np.repeat(products_total, n_items) - 1]
     product = 1 + popularity.search(rng.uniform(seed, item_keys, Salt.ITEM_PRODUCT) * cap)

@@ -174,9 +174,10 @@
     alone (DuckDB prunes by the subquery's min and max, as wide as its oldest key).
     A batch's keys are mostly recent and dense, plus a few old ones scattered over the
     history (old orders a late customer clears, and their days): the keys from the
-    `few + 1`-th smallest up become a range, the smaller ones constants, so only the
-    row groups holding those are read. Numbers and dates only; nothing (an empty
-    string) for other types and when compiling without a warehouse. -#}
+    `few + 1`-th smallest up become a range, the smaller ones constants. DuckDB prunes
+    by neither side of that OR, so the smallest key also bounds them all in a range of
+    its own: the history before it is skipped. Numbers and dates only; nothing (an
+    empty string) for other types and when compiling without a warehouse. -#}
 {% macro static_key_filter(column, keys, few=256) -%}
     {%- if not execute or offline_compile() -%}
         {{ return('') }}
@@ -197,7 +198,7 @@
     {%- elif not literals -%}
         {{ return('1 = 0') }}
     {%- elif literals | length > few -%}
-        {{ return('(' ~ column ~ ' >= ' ~ literals[few] ~ ' or ' ~ column ~ ' in (' ~ literals[:few] | join(', ') ~ '))') }}
+        {{ return('(' ~ column ~ ' >= ' ~ literals[0] ~ ' and (' ~ column ~ ' >= ' ~ literals[few] ~ ' or ' ~ column ~ ' in (' ~ literals[:few] | join(', ') ~ ')))') }}
     {%- else -%}
         {{ return(column ~ ' in (' ~ literals | join(', ') ~ ')') }}
     {%- endif -%}

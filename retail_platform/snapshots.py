@@ -38,8 +38,9 @@ SCHEMA = "marts"
 # the base then costs, spread over the batches before it, a few times a batch's rows.
 COMPACT_SHARE = 0.25
 READ_TRIES = 3  # a reader racing a compaction finds a file gone: it reads the new manifest
-_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,63}$")
-_QUALIFIED = re.compile(r"^[a-z_][a-z0-9_]{0,63}\.[a-z_][a-z0-9_]{0,63}$")
+_IDENTIFIER = r"[a-z_][a-z0-9_]{0,63}"
+_NAME = re.compile(rf"^{_IDENTIFIER}$")
+_QUALIFIED = re.compile(rf"^{_IDENTIFIER}\.{_IDENTIFIER}$")
 
 
 @dataclass(frozen=True)

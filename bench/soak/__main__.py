@@ -31,7 +31,6 @@ from devtools.live import (
 from retail_platform import snapshots
 
 log = logger("soak")
-LEDGER_POLL_SECONDS = 5
 
 
 def drained(dev: Dev) -> tuple[bool, str]:
@@ -180,18 +179,12 @@ def main(argv: list[str] | None = None) -> int:
             log("generate schedule on")
         end = time.monotonic() + args.minutes * 60
         next_launch, next_report = time.monotonic(), time.monotonic() + 30
-        next_poll = time.monotonic()
         while time.monotonic() < end:
             if dev.proc.poll() is not None:
                 raise RuntimeError(f"dagster dev exited with {dev.proc.returncode}")
+            ledger.poll(dev)
             now = time.monotonic()
-            # The ledger's query is work for the webserver the meter measures: often
-            # enough to see every run before retention deletes it, fresh before a launch.
-            due = args.batch_every and now >= next_launch
-            if due or now >= next_poll:
-                ledger.poll(dev)
-                next_poll = now + LEDGER_POLL_SECONDS
-            if due and ledger.active("generate_job") < 2:
+            if args.batch_every and now >= next_launch and ledger.active("generate_job") < 2:
                 dev.launch("generate_job")
                 next_launch = now + args.batch_every
             if args.writer_every and now >= next_launch:

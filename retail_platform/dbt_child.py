@@ -4,9 +4,10 @@ Dagster runs dbt as a child of the run worker. If the worker is killed (the OOM 
 kill -9), nothing stops that child: it would go on building, holding the DuckDB file's
 lock, while run monitoring fails the run and the next run starts its own build. Linux
 can tie a child's life to its parent's (`PR_SET_PDEATHSIG`, kept across exec): this
-entry point asks for that, then becomes `dbt`. A killed build leaves nothing
-half-written: each model commits in one transaction, and the next build takes up from
-the models' own incremental state.
+entry point asks for that, then hands the command to the warm dbt (dbt_server.py),
+whose fork dies with this process, or, with none answering, becomes `dbt`. A killed
+build leaves nothing half-written: each model commits in one transaction, and the next
+build takes up from the models' own incremental state.
 
 dbt is installed in an environment of its own, `.venv-dbt` (pyproject.toml, group
 `dbt`), so that no Dagster process imports it. Every dbt invocation of the project
@@ -23,11 +24,14 @@ import signal
 import sys
 from collections.abc import Mapping
 
+from retail_platform import dbt_server
 from retail_platform.settings import (
     DBT_EXECUTABLE,
+    DBT_SERVER_IDLE_SECONDS,
     DUCKDB_MEMORY_LIMIT_ENV,
     DUCKDB_THREADS_ENV,
     DUCKDB_VACUUM_MINUTES_ENV,
+    dbt_server_socket,
     duckdb_settings,
     duckdb_vacuum_minutes,
 )
@@ -69,6 +73,15 @@ def main() -> None:
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
         if os.getppid() != parent:  # the parent died before the line above
             sys.exit(1)
+        # The command runs in the warm dbt (dbt_server.py) when one answers; else here,
+        # starting one for the next command. Linux only: the server's child is bound to
+        # this process, which PR_SET_PDEATHSIG binds to its parent.
+        server = dbt_server_socket(env)
+        if server:
+            ended = dbt_server.run(server, [str(DBT_EXECUTABLE), *sys.argv[1:]], env)
+            if ended:
+                sys.exit(ended.code)
+            dbt_server.start(server, DBT_EXECUTABLE.parent / "python", env, DBT_SERVER_IDLE_SECONDS)
     os.execve(DBT_EXECUTABLE, [str(DBT_EXECUTABLE), *sys.argv[1:]], env)
 
 

@@ -1,7 +1,10 @@
 """Paths and defaults of the platform, one place each. Imports nothing heavy:
 `retail-dbt` and `retail-sim` read it before anything else."""
 
+import hashlib
 import os
+import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -13,6 +16,23 @@ DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 # dbt lives in an environment of its own (pyproject.toml, group `dbt`): no Dagster
 # process imports it.
 DBT_EXECUTABLE = PROJECT_ROOT / ".venv-dbt" / "bin" / "dbt"
+# The warm dbt that runs each dbt command (dbt_server.py): the path of its socket, or
+# "off" for a dbt process per command. Default: one per checkout, in the temp folder
+# (a Unix socket's path must stay under ~100 bytes). It exits after this long unused.
+DBT_SERVER_ENV = "RETAIL_DBT_SERVER"
+DBT_SERVER_IDLE_SECONDS = 600
+
+
+def dbt_server_socket(environ: Mapping[str, str]) -> Path | None:
+    """Where `retail-dbt` finds (or starts) the dbt server; None when it is off."""
+    value = environ.get(DBT_SERVER_ENV, "").strip()
+    if value.lower() == "off":
+        return None
+    if value:
+        return Path(value)
+    checkout = hashlib.sha256(str(DBT_EXECUTABLE).encode()).hexdigest()[:12]
+    return Path(tempfile.gettempdir()) / f"retail-dbt-{os.getuid()}-{checkout}.sock"
+
 
 # What DuckDB may use, in every process that opens the warehouse (dbt included): left
 # alone it takes 80 % of RAM and every core, and a build over a long history would

@@ -4,13 +4,18 @@ import os
 import shutil
 import socket
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from dagster import DagsterInstance
 
+from retail_platform import dbt_server
+from retail_platform.settings import DBT_SERVER_ENV
 from retail_platform.warehouse.duckdb import DuckDBWarehouse
+
+SESSION_DBT_SERVER = pytest.StashKey[Path]()
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -24,7 +29,19 @@ def pytest_configure(config: pytest.Config) -> None:
     from retail_platform.project import dbt_project, parse_manifest
 
     if "PYTEST_XDIST_WORKER" not in os.environ:  # once, before pytest-xdist starts workers
+        # The session's own warm dbt (retail_platform/dbt_server.py), which the workers
+        # inherit: stopped at the end, not left to idle out after the tests.
+        if DBT_SERVER_ENV not in os.environ:
+            config.stash[SESSION_DBT_SERVER] = Path(tempfile.mkdtemp(prefix="retail-dbt-"))
+            os.environ[DBT_SERVER_ENV] = str(config.stash[SESSION_DBT_SERVER] / "dbt.sock")
         parse_manifest(dbt_project)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    folder = config.stash.get(SESSION_DBT_SERVER, None)
+    if folder:
+        dbt_server.stop(folder / "dbt.sock")
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 # The files that take longest, longest first (make test's --durations): pytest-xdist

@@ -248,43 +248,6 @@ def test_run_monitoring_frees_the_slot_of_a_run_that_died(tmp_path):
             daemon.wait()
 
 
-def test_dbt_dies_with_the_run_worker_that_started_it(tmp_path):
-    """A worker killed with SIGKILL takes its dbt child with it: no orphan keeps the file."""
-    bound = Path(sys.executable).parent / "retail-dbt"
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import subprocess, sys, time\n"
-            "child = subprocess.Popen([sys.argv[1], 'parse', '--project-dir', sys.argv[2],"
-            " '--profiles-dir', sys.argv[2], '--target-path', sys.argv[3], '--log-path', sys.argv[3]])\n"
-            "print(child.pid, flush=True); time.sleep(120)",
-            str(bound),
-            str(ROOT / "dbt_project"),
-            str(tmp_path / "target"),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    child = int(worker.stdout.readline())
-    time.sleep(1.0)  # dbt is importing / parsing
-    assert _alive(child)
-    os.kill(worker.pid, signal.SIGKILL)
-    worker.wait()
-    deadline = time.monotonic() + 5
-    while _alive(child) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not _alive(child), "dbt outlived the worker that started it"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(") ", 1)[1][0] != "Z"
-    except FileNotFoundError:
-        return False
-
-
 def test_ledger_remembers_labels_for_the_window_only(warehouse):
     old = datetime.now(UTC) - timedelta(days=4)
     warehouse.load_batch("raw_customers", "old_label", [b'{"customer_id": 1}'], loaded_at=old)

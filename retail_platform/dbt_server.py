@@ -1,0 +1,341 @@
+"""A warm dbt: each dbt command runs in a fork of a process that has imported dbt already.
+
+Over a quarter of a batch's `dbt build` went before dbt read the project: Python's start
+and importing dbt (mashumaro compiles its dataclasses) and its adapters. This server pays
+that once. `retail-dbt` (dbt_child.py) connects to its Unix socket and sends its argv,
+environment and working directory with its stdin, stdout and stderr (the file
+descriptors themselves, so dagster-dbt reads dbt's events from the same pipe as
+before); the server forks, and the child becomes that dbt command: it runs dbt's own
+command-line entry point and sends back the exit code. The server itself never opens a
+warehouse.
+
+A child is bound to its caller as a dbt process is to the run worker that started it:
+the caller dies with the worker (`PR_SET_PDEATHSIG`), its end of the socket closes, and
+the child kills itself; a signal the caller receives (dagster-dbt's SIGINT when a run is
+cancelled) is forwarded to the child.
+
+`retail-dbt` starts the server when it finds none (and runs that command itself, the
+old way). The server exits after `idle` seconds without a command, and at the first
+command after dbt's environment or this file changed on disk (the caller then runs dbt
+itself and starts a new server).
+
+Runs in .venv-dbt's interpreter as a script (`python -P dbt_server.py SOCKET IDLE`) and
+is imported by `retail-dbt` in the Dagster venv: the standard library only, apart from
+dbt. Linux only (dbt_child.py).
+"""
+
+from __future__ import annotations
+
+import atexit
+import ctypes
+import importlib
+import json
+import os
+import resource
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import sysconfig
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import NamedTuple
+
+PR_SET_NAME = 15
+# The names `ps -o comm` and /proc/PID/comm show: the forks share the server's cmdline.
+SERVER_NAME, CHILD_NAME = b"retail-dbt-srv", b"retail-dbt"
+# What a caller passes on to its build (dagster-dbt stops a cancelled one with SIGINT).
+FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+# --- the caller's side (retail-dbt) ---------------------------------------------------
+
+
+class Ended(NamedTuple):
+    code: int  # dbt's exit code
+    peak_rss_kib: int | None  # the build's own peak RSS (None: it died without saying)
+
+
+def run(
+    path: Path, argv: list[str], env: dict[str, str], fds: tuple[int, int, int] = (0, 1, 2)
+) -> Ended | None:
+    """Run one dbt command in the server at `path`, with `fds` as its stdin, stdout and
+    stderr; how it ended, or None when no server took it (none listening, or one about
+    to exit): the caller then runs dbt itself."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect(str(path))
+        sock.settimeout(10)  # a live server forks at once; a stopped one is no server
+        # Signals this process ignores, dbt ignores too (as it would, started from here).
+        forwarded = [s for s in FORWARDED if signal.getsignal(s) is not signal.SIG_IGN]
+        ignored = [int(s) for s in FORWARDED if s not in forwarded]
+        request = {"argv": argv, "env": env, "cwd": os.getcwd(), "ignored": ignored}
+        request = json.dumps(request).encode() + b"\n"
+        sent = socket.send_fds(sock, [request], list(fds))
+        sock.sendall(request[sent:])
+        reply = _Lines(sock)
+        started = reply.next()
+        if not started.startswith("started "):
+            sock.close()
+            return None
+        sock.settimeout(None)
+    except OSError:
+        sock.close()
+        return None
+
+    def forward(signum: int, _frame: object) -> None:
+        try:
+            sock.sendall(f"signal {signum}\n".encode())
+        except OSError:
+            pass  # the child is gone: its exit code (or EOF) is on its way
+
+    previous = {signum: signal.signal(signum, forward) for signum in forwarded}
+    try:
+        done = reply.next()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        sock.close()
+    if done.startswith("exit "):
+        _, code, peak = done.split()
+        return Ended(int(code), int(peak))
+    pid = started.split()[1]
+    print(
+        f"retail-dbt: dbt (pid {pid}, in the dbt server) ended without an exit code",
+        file=sys.stderr,
+    )
+    return Ended(1, None)
+
+
+def start(path: Path, python: Path, env: dict[str, str], idle: float) -> None:
+    """Start a server at `path` in the background, for the next command."""
+    try:
+        err = open(path.with_suffix(".log"), "wb")  # the server's own errors, if any
+    except OSError:
+        return  # no folder for it: every command runs in a process of its own
+    with err:
+        subprocess.Popen(
+            # -P: not this file's folder on sys.path, where dbt would take the project's
+            # dbt_*.py modules for plugins of its own and import them.
+            [str(python), "-P", __file__, str(path), f"{idle:g}"],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            start_new_session=True,  # a Ctrl-C meant for the caller's terminal is not for it
+        )
+
+
+def server_pid(path: Path) -> int | None:
+    """The pid of the server that answers at `path`, if one does."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect(str(path))
+        creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+        return struct.unpack("3i", creds)[0]
+    except OSError:
+        return None
+    finally:
+        sock.close()
+
+
+def stop(path: Path) -> None:
+    """Stop the server at `path`, if one answers there (builds in flight run to their end)."""
+    pid = server_pid(path)
+    if pid:
+        os.kill(pid, signal.SIGTERM)
+
+
+class _Lines:
+    """Newline-terminated messages from a stream socket."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock, self.buf = sock, b""
+
+    def next(self) -> str:
+        while b"\n" not in self.buf:
+            chunk = self.sock.recv(4096)
+            if not chunk:
+                return ""
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return line.decode()
+
+
+# --- the server -------------------------------------------------------------------------
+
+
+def _stamp() -> tuple[int, int]:
+    """Changes when this file or the installed packages change (`make setup`, an upgrade)."""
+    return (
+        os.stat(__file__).st_mtime_ns,
+        os.stat(sysconfig.get_paths()["purelib"]).st_mtime_ns,
+    )
+
+
+def _set_name(name: bytes) -> None:
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None).prctl(PR_SET_NAME, name, 0, 0, 0)
+
+
+def serve(path: Path, idle: float) -> None:
+    # The point of the server: dbt and its adapters imported once, here. Nothing that
+    # starts a thread or opens a warehouse (a fork keeps only the forking thread).
+    import dbt.cli.main  # noqa: F401
+
+    for adapter in ("dbt.adapters.duckdb", "dbt.adapters.starrocks"):
+        importlib.import_module(adapter)
+
+    stamp = _stamp()
+    _set_name(SERVER_NAME)
+    os.chdir("/")  # each command gets its caller's; the server holds no folder of anyone's
+    stopping = threading.Event()  # SIGTERM (stop()): the loop ends within a second
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    bound = _listen(path)
+    if bound is None:
+        return  # another server answers there
+    listener, ours = bound
+    listener.settimeout(1.0)
+    children: set[int] = set()
+    last = time.monotonic()
+    try:
+        while True:
+            children -= _reaped(children)
+            if stopping.is_set():
+                return
+            if not children and (time.monotonic() - last > idle or not _holds(path, ours)):
+                return  # unused, or a server started at the same moment took the path
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            if _stamp() != stamp:
+                conn.close()  # the caller runs dbt itself, and starts a server of the new code
+                return
+            pid = os.fork()
+            if pid == 0:
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                listener.close()
+                _child(conn)  # never returns
+            conn.close()
+            children.add(pid)
+            last = time.monotonic()
+    finally:
+        if _holds(path, ours):
+            path.unlink(missing_ok=True)
+        listener.close()
+
+
+def _listen(path: Path) -> tuple[socket.socket, int] | None:
+    """A listening socket at `path` and the file's inode, unless a live server holds it."""
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.connect(str(path))
+        probe.close()
+        return None
+    except OSError:
+        probe.close()
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    # Bound under a name of its own, then renamed over a dead server's socket file:
+    # a caller never finds no file at all while a server starts.
+    tmp = path.with_name(f"{path.name}.{os.getpid()}")
+    tmp.unlink(missing_ok=True)
+    listener.bind(str(tmp))
+    os.chmod(tmp, 0o600)
+    listener.listen(16)
+    inode = os.stat(tmp).st_ino
+    os.replace(tmp, path)
+    return listener, inode
+
+
+def _holds(path: Path, inode: int) -> bool:
+    try:
+        return os.stat(path).st_ino == inode
+    except OSError:
+        return False
+
+
+def _reaped(children: set[int]) -> set[int]:
+    done = set()
+    for pid in children:
+        try:
+            if os.waitpid(pid, os.WNOHANG)[0]:
+                done.add(pid)
+        except ChildProcessError:
+            done.add(pid)
+    return done
+
+
+def _child(conn: socket.socket) -> None:
+    """Become the caller's dbt command; exit with its code."""
+    code = 1
+    try:
+        conn.settimeout(None)
+        data, fds, _, _ = socket.recv_fds(conn, 1 << 16, 3)
+        while not data.endswith(b"\n"):
+            chunk = conn.recv(1 << 16)
+            if not chunk:
+                os._exit(1)
+            data += chunk
+        request = json.loads(data)
+        for target, fd in enumerate(fds):
+            if fd != target:
+                os.dup2(fd, target)
+                os.close(fd)
+        os.environ.clear()
+        os.environ.update(request["env"])
+        time.tzset()
+        os.chdir(request["cwd"])
+        for signum in request["ignored"]:
+            signal.signal(signum, signal.SIG_IGN)
+        _set_name(CHILD_NAME)
+        for stream in (sys.stdout, sys.stderr):
+            stream.reconfigure(line_buffering=True)  # events reach dagster-dbt as dbt emits them
+        conn.sendall(f"started {os.getpid()}\n".encode())
+        threading.Thread(target=_obey, args=(conn,), daemon=True).start()
+        sys.argv = request["argv"]
+        code = _dbt_main()
+        atexit._run_exitfuncs()  # as dbt's exit would (multiprocessing's clean-up among them)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB, as wait4 reports it
+        conn.sendall(f"exit {code} {peak}\n".encode())
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        os._exit(code)
+
+
+def _obey(conn: socket.socket) -> None:
+    """Signals from the caller; when the caller is gone (its end closed), die at once."""
+    lines = _Lines(conn)
+    while True:
+        try:
+            line = lines.next()
+        except OSError:
+            line = ""
+        if not line:
+            os.kill(os.getpid(), signal.SIGKILL)
+        if line.startswith("signal "):
+            os.kill(os.getpid(), int(line.split()[1]))
+
+
+def _dbt_main() -> int:
+    """dbt's console script, as `.venv-dbt/bin/dbt` runs it, with its exit code."""
+    from dbt.cli.main import cli
+
+    try:
+        cli()
+    except SystemExit as exc:
+        if exc.code is None or isinstance(exc.code, int):
+            return exc.code or 0
+        print(exc.code, file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    serve(Path(sys.argv[1]), float(sys.argv[2]))

@@ -1,0 +1,189 @@
+"""The warm dbt (retail_platform/dbt_server.py): a command it runs behaves as one run by a
+dbt process of its own, and its build dies with the run worker that asked for it."""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from retail_platform import dbt_server
+from retail_platform.settings import DBT_EXECUTABLE, DBT_PROJECT_DIR, DBT_SERVER_ENV
+
+pytestmark = pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="the dbt server is Linux-only (dbt_child.py)"
+)
+RETAIL_DBT = Path(sys.executable).parent / "retail-dbt"
+# A build that is busy for minutes in Python (Jinja), where an interrupt lands at once.
+SPIN = """{% macro spin() %}
+  {% do log("spinning", info=True) %}
+  {% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}
+{% endmacro %}
+"""
+
+
+def alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1][0] != "Z"
+    except OSError:
+        return False
+
+
+def start_server(path: Path, script: str = dbt_server.__file__) -> int:
+    """A server at `path`, started as `retail-dbt` starts one; its pid once it answers."""
+    subprocess.Popen(
+        [str(DBT_EXECUTABLE.parent / "python"), "-P", script, str(path), "120"],
+        stderr=path.with_suffix(".log").open("wb"),
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    while (pid := dbt_server.server_pid(path)) is None:
+        assert time.monotonic() < deadline, path.with_suffix(".log").read_text()
+        time.sleep(0.1)
+    return pid
+
+
+def builds_of(server: int) -> list[int]:
+    """The server's forks that run a command (the ones that answer a probe exit unnamed)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and alive(int(entry)):
+            try:
+                ppid = int(Path(f"/proc/{entry}/stat").read_text().rsplit(") ", 1)[1].split()[1])
+                comm = Path(f"/proc/{entry}/comm").read_text().strip()
+            except OSError:
+                continue
+            if ppid == server and comm == dbt_server.CHILD_NAME.decode():
+                found.append(int(entry))
+    return found
+
+
+@pytest.fixture(params=["served", "own process"])
+def server(request, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[int | None]:
+    """Commands run by a server of the test's own (its pid), or each in a dbt process of
+    its own (None), as `RETAIL_DBT_SERVER=off` makes them."""
+    if request.param == "own process":
+        monkeypatch.setenv(DBT_SERVER_ENV, "off")
+        yield None
+        return
+    path = tmp_path / "dbt.sock"
+    monkeypatch.setenv(DBT_SERVER_ENV, str(path))
+    pid = start_server(path)
+    yield pid
+    for build in builds_of(pid):  # what a failed test left behind
+        os.kill(build, signal.SIGKILL)
+    dbt_server.stop(path)
+
+
+@pytest.fixture
+def spin(tmp_path: Path, warehouse_path: Path) -> list[str]:
+    """`retail-dbt run-operation spin`: a dbt command that runs for minutes."""
+    project = tmp_path / "spin"
+    (project / "macros").mkdir(parents=True)
+    (project / "dbt_project.yml").write_text("name: spin\nversion: '1.0'\nprofile: retail\n")
+    (project / "macros" / "spin.sql").write_text(SPIN)
+    return [
+        str(RETAIL_DBT), "run-operation", "spin", "--project-dir", str(project),
+        "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(project / "target"),
+        "--log-path", str(project / "logs"),
+    ]  # fmt: skip
+
+
+def the_build(server: int | None, caller: int) -> int:
+    """The pid that runs the command `caller` (retail-dbt) was given, once it runs."""
+    if server is None:
+        return caller  # retail-dbt became dbt
+    deadline = time.monotonic() + 60
+    while not (builds := builds_of(server)):
+        assert time.monotonic() < deadline, "the server never started the build"
+        time.sleep(0.1)
+    return builds[0]
+
+
+def test_a_command_behaves_as_in_a_dbt_process_of_its_own(server, tmp_path):
+    """The same exit codes and output, for a good and a failing command, served or not."""
+    (tmp_path / "no_project").mkdir()  # a folder, not a dbt project: dbt's own error
+    good = subprocess.run(
+        [
+            str(RETAIL_DBT), "parse", "--project-dir", str(DBT_PROJECT_DIR),
+            "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(tmp_path / "target"),
+            "--log-path", str(tmp_path / "logs"),
+        ],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    bad = subprocess.run(
+        [
+            str(RETAIL_DBT), "run", "--project-dir", str(tmp_path / "no_project"),
+            "--profiles-dir", str(DBT_PROJECT_DIR),
+        ],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert "Performance info" in good.stdout  # dbt's last line of a parse
+    assert (tmp_path / "target" / "manifest.json").exists()
+    assert bad.returncode == 2
+    assert "No dbt_project.yml found" in bad.stdout
+    if server:
+        assert not builds_of(server), "a command's fork outlived it"
+
+
+def test_the_build_dies_with_the_run_worker_that_started_it(server, spin):
+    """A worker killed with SIGKILL takes its build with it: no orphan keeps the file."""
+    worker = subprocess.Popen(
+        [
+            sys.executable, "-c",
+            "import subprocess, sys, time\n"
+            "child = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL)\n"
+            "print(child.pid, flush=True); time.sleep(600)",
+            *spin,
+        ],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    build = the_build(server, int(worker.stdout.readline()))
+    time.sleep(3)  # into the operation
+    assert alive(build)
+    os.kill(worker.pid, signal.SIGKILL)
+    worker.wait()
+    deadline = time.monotonic() + 5
+    while alive(build) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not alive(build), "the build outlived the worker that started it"
+
+
+def test_an_interrupt_stops_the_build_as_it_stops_dbt(server, spin):
+    """dagster-dbt stops a cancelled build with SIGINT to `retail-dbt`: dbt is interrupted
+    and exits with its error code, served or not."""
+    caller = subprocess.Popen(spin, stdout=subprocess.PIPE, text=True)
+    build = the_build(server, caller.pid)
+    out = ""
+    while "spinning" not in out:
+        out += caller.stdout.readline()
+    time.sleep(1)
+    caller.send_signal(signal.SIGINT)
+    out += caller.communicate(timeout=30)[0]
+    assert caller.returncode == 2, out  # dbt's code for an error it did not handle
+    assert "KeyboardInterrupt" in out
+    assert not alive(build)
+
+
+def test_a_server_of_old_code_gives_way(tmp_path):
+    """After `make setup` changed dbt or the server's code, the next command runs in a
+    process of its own, and the old server exits."""
+    path = tmp_path / "dbt.sock"
+    script = tmp_path / "dbt_server.py"  # a copy, to age without touching the checkout's
+    shutil.copy(dbt_server.__file__, script)
+    pid = start_server(path, str(script))
+    try:
+        os.utime(script)
+        assert dbt_server.run(path, [str(DBT_EXECUTABLE), "--version"], dict(os.environ)) is None
+        deadline = time.monotonic() + 10
+        while alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not alive(pid)
+    finally:
+        dbt_server.stop(path)

@@ -70,11 +70,25 @@ def alive(pid: int) -> bool:
 
 
 def dbt_processes() -> list[tuple[int, int]]:
-    """(dbt pid, its parent: the run worker) of every dbt build running."""
-    return [
-        (p.pid, p.ppid) for p in processes().values()
-        if p.state != "Z" and ("retail-dbt" in p.cmdline or "/bin/dbt " in p.cmdline)
-    ]  # fmt: skip
+    """(the pid that runs the dbt build, the run worker that started it) of every build
+    running. The run worker starts `retail-dbt`, which either runs the build in a fork of
+    the warm dbt server (retail_platform/dbt_server.py) or becomes dbt itself."""
+    procs = {pid: p for pid, p in processes().items() if p.state != "Z"}
+    callers = sorted(
+        (p for p in procs.values() if "retail-dbt" in p.cmdline or "/bin/dbt " in p.cmdline),
+        key=lambda p: p.pid,
+    )
+    forks = sorted(
+        (
+            p for p in procs.values()
+            if "dbt_server.py" in p.cmdline and "dbt_server.py" in getattr(procs.get(p.ppid), "cmdline", "")
+        ),
+        key=lambda p: p.pid,
+    )  # fmt: skip
+    if not forks:
+        return [(p.pid, p.ppid) for p in callers]
+    # One build at a time here: the first fork belongs to the first caller.
+    return [(fork.pid, caller.ppid) for fork, caller in zip(forks, callers, strict=False)]
 
 
 class Platform:

@@ -26,6 +26,9 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+from retail_platform import dbt_server
+from retail_platform.settings import DBT_SERVER_ENV
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 LOCATION = "retail_platform"
@@ -84,6 +87,12 @@ class Dev:
         self.url = f"http://127.0.0.1:{port}/graphql"
         env = warehouse_env(warehouse)
         env.update(DAGSTER_HOME=str(home), PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}")
+        # A warm dbt of its own (retail_platform/dbt_server.py), unless the caller's
+        # environment turns it off: started by its first build, metered with the tree,
+        # stopped by kill().
+        self.dbt_server = logfile.parent / "dbt.sock"
+        if env.get(DBT_SERVER_ENV, "").strip().lower() != "off":
+            env[DBT_SERVER_ENV] = str(self.dbt_server)
         self.env = env
         self.logfile = logfile.open("wb")
         # `python -W` filters only the dagster dev process itself (its services are
@@ -210,4 +219,5 @@ class Dev:
             self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
             pass
+        dbt_server.stop(self.dbt_server)
         self.logfile.close()

@@ -39,6 +39,7 @@ from pathlib import Path
 from bench.duplicates import mart_duplicates, raw_duplicates
 from devtools.cputree import processes
 from devtools.live import TERMINAL, Dev, free_port, init_warehouse, logger
+from retail_platform import dbt_server
 from retail_platform.instance import prepare_home
 
 log = logger("chaos")
@@ -69,26 +70,32 @@ def alive(pid: int) -> bool:
     return found is not None and found.state != "Z"
 
 
-def dbt_processes() -> list[tuple[int, int]]:
-    """(the pid that runs the dbt build, the run worker that started it) of every build
-    running. The run worker starts `retail-dbt`, which either runs the build in a fork of
-    the warm dbt server (retail_platform/dbt_server.py) or becomes dbt itself."""
+def comm(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
+def dbt_build() -> tuple[set[int], int] | None:
+    """(the pids that run the dbt build, the run worker that asked for it) while one runs.
+    The run worker starts `retail-dbt`, which either becomes dbt or hands the command to
+    a fork of the warm dbt (retail_platform/dbt_server.py, the forks named `retail-dbt`);
+    one build at a time here."""
     procs = {pid: p for pid, p in processes().items() if p.state != "Z"}
-    callers = sorted(
-        (p for p in procs.values() if "retail-dbt" in p.cmdline or "/bin/dbt " in p.cmdline),
-        key=lambda p: p.pid,
-    )
-    forks = sorted(
-        (
-            p for p in procs.values()
-            if "dbt_server.py" in p.cmdline and "dbt_server.py" in getattr(procs.get(p.ppid), "cmdline", "")
-        ),
-        key=lambda p: p.pid,
-    )  # fmt: skip
-    if not forks:
-        return [(p.pid, p.ppid) for p in callers]
-    # One build at a time here: the first fork belongs to the first caller.
-    return [(fork.pid, caller.ppid) for fork, caller in zip(forks, callers, strict=False)]
+    callers = [
+        p for p in procs.values()
+        if ("retail-dbt" in p.cmdline or "/bin/dbt " in p.cmdline)
+        and "spawn_main" in getattr(procs.get(p.ppid), "cmdline", "")
+    ]  # fmt: skip
+    builds = {
+        p.pid for p in procs.values()
+        if "/bin/dbt " in p.cmdline
+        or ("dbt_server.py" in p.cmdline and comm(p.pid) == dbt_server.CHILD_NAME.decode())
+    }  # fmt: skip
+    if len(callers) != 1 or not builds:
+        return None
+    return builds, callers[0].ppid
 
 
 class Platform:
@@ -217,12 +224,12 @@ def wait_for(predicate, timeout: float, what: str, every: float = 0.2):
 
 def fault_a(platform: Platform) -> Outcome:
     outcome = Outcome("a: run worker SIGKILLed inside dbt")
-    dbt, worker = wait_for(lambda: next(iter(dbt_processes()), None), 180, "a dbt build")
+    builds, worker = wait_for(dbt_build, 180, "a dbt build")
     time.sleep(1.5)  # into the build: parsing done, models running
     fault = time.time()
     os.kill(worker, signal.SIGKILL)
     started = time.monotonic()
-    while alive(dbt) and time.monotonic() - started < 120:
+    while any(map(alive, builds)) and time.monotonic() - started < 120:
         time.sleep(0.02)
     orphan = time.monotonic() - started
     outcome.notes.append(f"dbt outlived its killed worker by {orphan:.2f} s")
@@ -266,7 +273,7 @@ def fault_b(platform: Platform) -> Outcome:
 
 def fault_c(platform: Platform) -> Outcome:
     outcome = Outcome("c: whole dagster dev tree SIGKILLed mid-run, then started again")
-    wait_for(lambda: next(iter(dbt_processes()), None), 180, "a dbt build")
+    wait_for(dbt_build, 180, "a dbt build")
     time.sleep(1.0)
     fault = time.time()
     os.killpg(os.getpgid(platform.dev.proc.pid), signal.SIGKILL)

@@ -69,10 +69,7 @@ def run(
     try:
         sock.connect(str(path))
         sock.settimeout(10)  # a live server forks at once; a stopped one is no server
-        # Signals this process ignores, dbt ignores too (as it would, started from here).
-        forwarded = [s for s in FORWARDED if signal.getsignal(s) is not signal.SIG_IGN]
-        ignored = [int(s) for s in FORWARDED if s not in forwarded]
-        request = {"argv": argv, "env": env, "cwd": os.getcwd(), "ignored": ignored}
+        request = {"argv": argv, "env": env, "cwd": os.getcwd()}
         request = json.dumps(request).encode() + b"\n"
         sent = socket.send_fds(sock, [request], list(fds))
         sock.sendall(request[sent:])
@@ -92,6 +89,8 @@ def run(
         except OSError:
             pass  # the child is gone: its exit code (or EOF) is on its way
 
+    # A signal this process ignores is not passed on: dbt would have ignored it too.
+    forwarded = [s for s in FORWARDED if signal.getsignal(s) is not signal.SIG_IGN]
     previous = {signum: signal.signal(signum, forward) for signum in forwarded}
     try:
         done = reply.next()
@@ -289,8 +288,6 @@ def _child(conn: socket.socket) -> None:
         os.environ.update(request["env"])
         time.tzset()
         os.chdir(request["cwd"])
-        for signum in request["ignored"]:
-            signal.signal(signum, signal.SIG_IGN)
         _set_name(CHILD_NAME)
         for stream in (sys.stdout, sys.stderr):
             stream.reconfigure(line_buffering=True)  # events reach dagster-dbt as dbt emits them

@@ -171,6 +171,27 @@ def test_an_interrupt_stops_the_build_as_it_stops_dbt(server, spin):
     assert not alive(build)
 
 
+def test_an_interrupt_the_caller_ignores_the_build_ignores(server, spin):
+    """A signal ignored where `retail-dbt` starts is ignored by dbt, as exec keeps it."""
+    caller = subprocess.Popen(
+        spin,
+        stdout=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
+    build = the_build(server, caller.pid)
+    out = ""
+    while "spinning" not in out:
+        out += caller.stdout.readline()
+    caller.send_signal(signal.SIGINT)
+    time.sleep(2)
+    try:
+        assert alive(build) and caller.poll() is None, "an ignored SIGINT stopped the build"
+    finally:
+        caller.kill()
+        caller.wait()
+
+
 def test_a_server_of_old_code_gives_way(tmp_path):
     """After `make setup` changed dbt or the server's code, the next command runs in a
     process of its own, and the old server exits."""

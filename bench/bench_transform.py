@@ -231,9 +231,7 @@ def warm_dbt(folder: Path) -> Iterator[None]:
     server = folder / "dbt.sock"
     os.environ[DBT_SERVER_ENV] = str(server)
     dbt_server.start(server, DBT_EXECUTABLE.parent / "python", child_env(os.environ), 600)
-    deadline = time.monotonic() + 60
-    while dbt_server.server_pid(server) is None and time.monotonic() < deadline:
-        time.sleep(0.1)
+    dbt_server.wait_until_up(server, timeout=60)
     try:
         yield
     finally:

@@ -75,9 +75,8 @@ def category(cmd: str) -> str:
         return "run workers"
     if "api grpc" in cmd or "code-server" in cmd:
         return "code server"
-    if "dbt_server.py" in cmd:  # the warm dbt and the builds it forks
-        return "dbt"
-    if "/dbt " in cmd or cmd.endswith("/dbt") or " dbt " in cmd:
+    # dbt_server.py: the warm dbt and the builds it forks
+    if "/dbt " in cmd or cmd.endswith("/dbt") or " dbt " in cmd or "dbt_server.py" in cmd:
         return "dbt"
     if " dev " in cmd or cmd.endswith(" dev"):
         return "dagster dev"

@@ -90,8 +90,9 @@ class Dev:
         # A warm dbt of its own (retail_platform/dbt_server.py), unless the caller's
         # environment turns it off: started by its first build, metered with the tree,
         # stopped by kill().
-        self.dbt_server = logfile.parent / "dbt.sock"
+        self.dbt_server: Path | None = None
         if env.get(DBT_SERVER_ENV, "").strip().lower() != "off":
+            self.dbt_server = logfile.parent / "dbt.sock"
             env[DBT_SERVER_ENV] = str(self.dbt_server)
         self.env = env
         self.logfile = logfile.open("wb")
@@ -219,5 +220,6 @@ class Dev:
             self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
             pass
-        dbt_server.stop(self.dbt_server)
+        if self.dbt_server:
+            dbt_server.stop(self.dbt_server)
         self.logfile.close()

@@ -69,8 +69,7 @@ def run(
     try:
         sock.connect(str(path))
         sock.settimeout(10)  # a live server forks at once; a stopped one is no server
-        request = {"argv": argv, "env": env, "cwd": os.getcwd()}
-        request = json.dumps(request).encode() + b"\n"
+        request = json.dumps({"argv": argv, "env": env, "cwd": os.getcwd()}).encode() + b"\n"
         sent = socket.send_fds(sock, [request], list(fds))
         sock.sendall(request[sent:])
         reply = _Lines(sock)
@@ -139,6 +138,14 @@ def server_pid(path: Path) -> int | None:
         return None
     finally:
         sock.close()
+
+
+def wait_until_up(path: Path, timeout: float) -> int | None:
+    """The pid of the server at `path` once it answers, or None after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while (pid := server_pid(path)) is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return pid
 
 
 def stop(path: Path) -> None:
@@ -230,13 +237,8 @@ def serve(path: Path, idle: float) -> None:
 
 def _listen(path: Path) -> tuple[socket.socket, int] | None:
     """A listening socket at `path` and the file's inode, unless a live server holds it."""
-    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        probe.connect(str(path))
-        probe.close()
+    if server_pid(path) is not None:
         return None
-    except OSError:
-        probe.close()
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     # Bound under a name of its own, then renamed over a dead server's socket file:
     # a caller never finds no file at all while a server starts.

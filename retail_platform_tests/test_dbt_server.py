@@ -41,10 +41,8 @@ def start_server(path: Path, script: str = dbt_server.__file__) -> int:
         stderr=path.with_suffix(".log").open("wb"),
         start_new_session=True,
     )
-    deadline = time.monotonic() + 60
-    while (pid := dbt_server.server_pid(path)) is None:
-        assert time.monotonic() < deadline, path.with_suffix(".log").read_text()
-        time.sleep(0.1)
+    pid = dbt_server.wait_until_up(path, timeout=60)
+    assert pid is not None, path.with_suffix(".log").read_text()
     return pid
 
 

@@ -29,7 +29,6 @@ from devtools.live import (
     warehouse_env,
 )
 from retail_platform import snapshots
-from retail_platform.settings import DBT_SERVER_ENV
 
 log = logger("soak")
 
@@ -144,8 +143,9 @@ def main(argv: list[str] | None = None) -> int:
 
     burner = start_burner() if args.busy_core else None
     dev = Dev(home, warehouse, port, tmp / "dagster_dev.log", tmp / "serve" if args.serve else None)
-    served = dev.env.get(DBT_SERVER_ENV, "").lower() != "off"
-    log(f"dbt: {'the warm dbt at ' + str(dev.dbt_server) if served else 'a process per command'}")
+    log(
+        f"dbt: {f'the warm dbt at {dev.dbt_server}' if dev.dbt_server else 'a process per command'}"
+    )
     meter = cputree.Meter(dev.proc.pid, exclude={burner.pid} if burner else set())
     ledger = RunLedger()
     reader = None

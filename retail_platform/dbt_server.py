@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import atexit
 import ctypes
+import faulthandler
 import importlib
 import json
 import os
@@ -102,7 +103,8 @@ def run(
         return Ended(int(code), int(peak))
     pid = started.split()[1]
     print(
-        f"retail-dbt: dbt (pid {pid}, in the dbt server) ended without an exit code",
+        f"retail-dbt: dbt (pid {pid}, in the dbt server) ended without an exit code "
+        f"(the server logs how: {path.with_suffix('.log')})",
         file=sys.stderr,
     )
     return Ended(1, None)
@@ -263,8 +265,12 @@ def _reaped(children: set[int]) -> set[int]:
     done = set()
     for pid in children:
         try:
-            if os.waitpid(pid, os.WNOHANG)[0]:
+            reaped, status = os.waitpid(pid, os.WNOHANG)
+            if reaped:
                 done.add(pid)
+                if os.WIFSIGNALED(status):  # to the server's log: the caller only saw EOF
+                    sig = signal.Signals(os.WTERMSIG(status)).name
+                    print(f"dbt (pid {pid}) was killed by {sig}", file=sys.stderr, flush=True)
         except ChildProcessError:
             done.add(pid)
     return done
@@ -294,13 +300,16 @@ def _child(conn: socket.socket) -> None:
         for stream in (sys.stdout, sys.stderr):
             stream.reconfigure(line_buffering=True)  # events reach dagster-dbt as dbt emits them
         conn.sendall(f"started {os.getpid()}\n".encode())
-        threading.Thread(target=_obey, args=(conn,), daemon=True).start()
+        faulthandler.enable()  # a crash says where, on the caller's stderr, not only "ended"
+        ended = threading.Event()
+        threading.Thread(target=_obey, args=(conn, ended), daemon=True).start()
         sys.argv = request["argv"]
         code = _dbt_main()
         atexit._run_exitfuncs()  # as dbt's exit would (multiprocessing's clean-up among them)
         sys.stdout.flush()
         sys.stderr.flush()
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB, as wait4 reports it
+        ended.set()  # the caller closes its end once it has the code: not a reason to die
         conn.sendall(f"exit {code} {peak}\n".encode())
     except BaseException:
         traceback.print_exc()
@@ -308,8 +317,9 @@ def _child(conn: socket.socket) -> None:
         os._exit(code)
 
 
-def _obey(conn: socket.socket) -> None:
-    """Signals from the caller; when the caller is gone (its end closed), die at once."""
+def _obey(conn: socket.socket, ended: threading.Event) -> None:
+    """Signals from the caller; when the caller is gone (its end closed) before dbt
+    ended, die at once."""
     lines = _Lines(conn)
     while True:
         try:
@@ -317,6 +327,8 @@ def _obey(conn: socket.socket) -> None:
         except OSError:
             line = ""
         if not line:
+            if ended.is_set():
+                return  # exiting with dbt's code
             os.kill(os.getpid(), signal.SIGKILL)
         if line.startswith("signal "):
             os.kill(os.getpid(), int(line.split()[1]))

@@ -37,6 +37,15 @@ def pytest_configure(config: pytest.Config) -> None:
         parse_manifest(dbt_project)
 
 
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    # After a failure: how each build the session's server ran was killed, if one was
+    # (the caller only sees that it ended without an exit code; dbt_server.py).
+    folder = session.config.stash.get(SESSION_DBT_SERVER, None)
+    log = folder / "dbt.log" if folder else None
+    if exitstatus != 0 and log and log.exists() and log.read_text().strip():
+        print(f"\nthe session's dbt server logged:\n{log.read_text()}", file=sys.stderr)
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     folder = config.stash.get(SESSION_DBT_SERVER, None)
     if folder:

@@ -46,6 +46,12 @@ def start_server(path: Path, script: str = dbt_server.__file__) -> int:
     return pid
 
 
+def server_log(folder: Path) -> str:
+    """What the server fixture's server wrote to its log (start_server)."""
+    log = folder / "dbt.log"
+    return log.read_text() if log.exists() else ""
+
+
 def builds_of(server: int) -> list[int]:
     """The server's forks that run a command (the ones that answer a probe exit unnamed)."""
     found = []
@@ -128,9 +134,10 @@ def test_a_command_behaves_as_in_a_dbt_process_of_its_own(server, tmp_path):
     assert "No dbt_project.yml found" in bad.stdout
     if server:
         assert not builds_of(server), "a command's fork outlived it"
+        assert "killed" not in server_log(tmp_path)  # only real kills are logged
 
 
-def test_the_build_dies_with_the_run_worker_that_started_it(server, spin):
+def test_the_build_dies_with_the_run_worker_that_started_it(server, spin, tmp_path):
     """A worker killed with SIGKILL takes its build with it: no orphan keeps the file."""
     worker = subprocess.Popen(
         [
@@ -151,6 +158,32 @@ def test_the_build_dies_with_the_run_worker_that_started_it(server, spin):
     while alive(build) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not alive(build), "the build outlived the worker that started it"
+    if server:  # the caller only saw its socket close: the server's log says how
+        deadline = time.monotonic() + 5
+        while "killed" not in server_log(tmp_path) and time.monotonic() < deadline:
+            time.sleep(0.1)  # the server reaps its forks between commands, every second
+        assert f"dbt (pid {build}) was killed by SIGKILL" in server_log(tmp_path)
+
+
+@pytest.mark.parametrize("dbt_ended", [False, True])
+def test_a_closed_caller_kills_a_build_only_before_dbt_ended(dbt_ended):
+    """The caller closes its end when its worker dies, and also as soon as it has dbt's
+    exit code: only the first is a reason for the build to kill itself (the second,
+    racing the build's own exit, logged ended builds as killed)."""
+    probe = (
+        "import socket, threading, sys\n"
+        "from retail_platform import dbt_server\n"
+        "ours, callers = socket.socketpair()\n"
+        "ended = threading.Event()\n"
+        f"if {dbt_ended}: ended.set()\n"
+        "obey = threading.Thread(target=dbt_server._obey, args=(ours, ended))\n"
+        "obey.start(); callers.close(); obey.join(); print('exited on its own')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    if dbt_ended:
+        assert done.returncode == 0 and "exited on its own" in done.stdout, done
+    else:
+        assert done.returncode == -signal.SIGKILL, done
 
 
 def test_an_interrupt_stops_the_build_as_it_stops_dbt(server, spin):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -125,6 +126,16 @@ def test_incremental_builds_equal_a_full_refresh(warehouse: DuckDBWarehouse, dbt
     }
     assert {"malformed_json", "missing_id", "duplicate", "invalid_quantity"} <= reasons
     assert {"unknown_customer", "unknown_product"} & reasons
+    # ... and the last build read its orders in every part of their scope
+    # (macros/incremental.sql, static_key_parts): the range of the newest ids, the
+    # older ones below it, and the orders re-judged by a late reference.
+    compiled = dbt_work / "target" / "compiled" / "retail" / "models"
+    classified = (compiled / "staging" / "base" / "base_orders_classified.sql").read_text()
+    assert re.search(r"parsed\.order_id >= \d+ union all", " ".join(classified.split()))
+    assert re.search(r"parsed\.order_id in \([\d, ]+\) and parsed\.order_id < \d+", classified)
+    assert re.search(r"parsed\.order_id in \([\d, ]+\) and not \(\(", classified)
+    lines = (compiled / "staging" / "base" / "base_order_lines.sql").read_text()
+    assert re.search(r"items\.order_id >= \d+\s+union all", lines)
 
     assert_same(incremental, full_refresh_of(db, dbt_work))
 

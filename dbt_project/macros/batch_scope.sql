@@ -19,6 +19,7 @@
 #}
 {% macro default__get_where_subquery(relation) -%}
     {%- set conditions = [] -%}
+    {%- set parts = [] -%}
     {%- set where = config.get('where', '') -%}
     {%- if where -%}
         {%- do conditions.append(where) -%}
@@ -42,14 +43,12 @@
         {%- do conditions.append(scope.key ~ ' in (' ~ touched ~ ')') -%}
         {#- `recent_keys: true`: a batch's keys are mostly a recent range (orders, days);
             the same keys then also in a form the warehouse prunes by its min/max
-            statistics (macros/incremental.sql, static_key_filter: one query more). -#}
-        {%- set hint = static_key_filter(scope.key, touched) if scope.get('recent_keys') else '' -%}
-        {%- if hint -%}
-            {%- do conditions.append(hint) -%}
-        {%- endif -%}
+            statistics (macros/incremental.sql, static_key_parts: one query more). -#}
+        {%- set parts = static_key_parts(scope.key, touched) if scope.get('recent_keys') else [] -%}
     {%- endif -%}
     {%- if conditions -%}
-        {%- do return('(select * from ' ~ relation ~ ' where ' ~ conditions | join(' and ') ~ ') dbt_subquery') -%}
+        {%- set narrowed = 'select * from ' ~ relation ~ ' where ' ~ conditions | join(' and ') -%}
+        {%- do return('(' ~ union_of_parts(narrowed, parts) ~ ') dbt_subquery') -%}
     {%- endif -%}
     {%- do return(relation) -%}
 {%- endmacro %}

@@ -60,11 +60,13 @@
 {%- endset -%}
 {#- Re-judging by reference (incremental, `rejudged`): the ids whose verdict changes
     are found first, by a query of their own, and written into the model's SQL as
-    constants, with the new rows' ids (macros/incremental.sql, static_key_filter): the
+    constants, with the new rows' ids (macros/incremental.sql, static_key_parts): the
     lookups of the ids in scope then read only the row groups that hold them, where a
     lookup by subquery reads every row group between its oldest id and its newest,
     which the few old orders a late customer clears stretch over the whole history.
-    Compiled without a warehouse, they stay subqueries. -#}
+    The re-judged ids are one more part of the scope (`scope_parts`), read by a
+    select of its own, as the new ids' parts are. Compiled without a warehouse, they
+    stay subqueries. -#}
 {%- set rejudged_ids_cte -%}
 rejudged_ids as (
 
@@ -88,24 +90,27 @@ rejudged_ids as (
 {%- endset -%}
 {%- set content_rules = caller if caller is defined else none -%}
 {%- set changed_ids = none -%}
-{%- set scope_hint = '' -%}
+{#- Disjoint static filters over `__id__` (a placeholder, named where used) that hold
+    every id in scope between them; none: no static filter. -#}
+{%- set scope_parts = [] -%}
 {%- if is_incremental() and execute and not offline_compile() -%}
     {%- set new_ids = 'select ' ~ id_column ~ ' from ' ~ parsed ~ ' where ' ~ stamped_after_this() ~ ' and ' ~ id_column ~ ' is not null' -%}
     {%- if rejudged -%}
-        {#- over a placeholder column, named where it is used -#}
-        {%- set new_hint = static_key_filter('__id__', new_ids) -%}
-        {%- set scope_hint = new_hint -%}
+        {%- set new_parts = static_key_parts('__id__', new_ids) -%}
         {%- set found = run_query(
             'with ' ~ rejudged_ids_cte ~ ', ' ~ rejudge_ctes(none, id_column, column_names, rejudged_list, verdict_columns, waits_for, content_rules)
             ~ ' select distinct ' ~ id_column ~ ' from verdict_changed'
         ).columns[0].values() | list -%}
         {%- if found | select('number') | list | length == found | length -%}
             {%- set changed_ids = found | sort | map('string') | list -%}
-            {%- if new_hint and changed_ids -%}
-                {%- set scope_hint = '(' ~ new_hint ~ ' or __id__ in (' ~ changed_ids | join(', ') ~ '))' -%}
+            {%- if new_parts and changed_ids -%}
+                {#- the re-judged ids that no new ids' part holds -#}
+                {%- set scope_parts = new_parts + [
+                    '__id__ in (' ~ changed_ids | join(', ') ~ ') and not ((' ~ new_parts | join(') or (') ~ '))'
+                ] -%}
+            {%- else -%}
+                {%- set scope_parts = new_parts -%}
             {%- endif -%}
-        {%- else -%}
-            {%- set scope_hint = '' -%}
         {%- endif -%}
     {%- endif -%}
     {#- What Dagster's reports count over this model, less the rows this run replaces
@@ -114,10 +119,11 @@ rejudged_ids as (
     {%- if not rejudged or changed_ids is not none -%}
         {%- set in_scope = id_column ~ ' in (' ~ new_ids ~ ')'
             ~ (' or ' ~ id_column ~ ' in (' ~ changed_ids | join(', ') ~ ')' if changed_ids else '') -%}
-        {%- do note_replaced(
-            classified_figures(),
-            '(' ~ in_scope ~ ')' ~ (' and ' ~ scope_hint | replace('__id__', id_column) if scope_hint else '')
-        ) -%}
+        {%- set replaced = [] -%}
+        {%- for part in scope_parts or [none] -%}
+            {%- do replaced.append('(' ~ in_scope ~ ')' ~ (' and ' ~ part | replace('__id__', id_column) if part else '')) -%}
+        {%- endfor -%}
+        {%- do note_replaced(classified_figures(), replaced) -%}
     {%- endif -%}
 {%- endif -%}
 with
@@ -153,18 +159,15 @@ versions as (
 
     -- every version of each id in scope, and the new rows without an id (which have
     -- no other versions). A union, not `id in (...) or ...`: StarRocks 3.5 plans an
-    -- OR of IN-subqueries as a nested-loop join.
-    select {{ version_columns }}
-    from {{ parsed }} as parsed
-    inner join scope_ids
-        on parsed.{{ id_column }} = scope_ids.{{ id_column }}
-    -- True of every joined row, but a static filter: with one, DuckDB reads the other
-    -- columns of the matching rows only; with the join's dynamic filter alone it reads
-    -- them for the whole history (x4 at 10M orders).
-    where parsed.{{ id_column }} is not null
-        {%- if scope_hint %}
-        and {{ scope_hint | replace('__id__', 'parsed.' ~ id_column) }}
-        {%- endif %}
+    -- OR of IN-subqueries as a nested-loop join. The scope's static filters are true
+    -- of every joined row: with them, DuckDB reads the other columns of the matching
+    -- rows only; with the join's dynamic filter alone it reads them for the whole
+    -- history (x4 at 10M orders).
+    {{ union_of_parts(
+        'select ' ~ version_columns ~ ' from ' ~ parsed ~ ' as parsed inner join scope_ids on parsed.'
+        ~ id_column ~ ' = scope_ids.' ~ id_column ~ ' where parsed.' ~ id_column ~ ' is not null',
+        scope_parts | map('replace', '__id__', 'parsed.' ~ id_column) | list,
+    ) }}
     union all
     select {{ version_columns }}
     from {{ parsed }} as parsed
@@ -176,13 +179,12 @@ versions as (
 earlier as (
 
     -- this model's rows of the ids in scope: the verdicts they were given, and the
-    -- text kept for those set aside (a static filter on the id, as in `versions`)
-    select row_key, {{ verdict_columns | join(', ') }}, payload_text
-    from {{ this }}
-    where {{ id_column }} in (select {{ id_column }} from scope_ids)
-        {%- if scope_hint %}
-        and {{ scope_hint | replace('__id__', id_column) }}
-        {%- endif %}
+    -- text kept for those set aside (static filters on the id, as in `versions`)
+    {{ union_of_parts(
+        'select row_key, ' ~ verdict_columns | join(', ') ~ ', payload_text from ' ~ this
+        ~ ' where ' ~ id_column ~ ' in (select ' ~ id_column ~ ' from scope_ids)',
+        scope_parts | map('replace', '__id__', id_column) | list,
+    ) }}
 
 ),
 {% if caller is defined %}

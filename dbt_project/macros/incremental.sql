@@ -168,19 +168,21 @@
         and {{ column }} is not null
 {%- endmacro %}
 
-{#- A static filter to put beside a lookup `column in (keys)` (a subquery of one
+{#- Static filters to put beside a lookup `column in (keys)` (a subquery of one
     column): the same rows, but in a form the warehouse prunes by min/max statistics
     (DuckDB's row groups, StarRocks' tablets), which it cannot do with the subquery
     alone (DuckDB prunes by the subquery's min and max, as wide as its oldest key).
     A batch's keys are mostly recent and dense, plus a few old ones scattered over the
     history (old orders a late customer clears, and their days): the keys from the
     `few + 1`-th smallest up become a range, the smaller ones constants. DuckDB prunes
-    by neither side of that OR, so the smallest key also bounds them all in a range of
-    its own: the history before it is skipped. Numbers and dates only; nothing (an
-    empty string) for other types and when compiling without a warehouse. -#}
-{% macro static_key_filter(column, keys, few=256) -%}
+    by neither side of an OR of the two (at 10M orders a lookup then read its column
+    whole), so they are two parts, disjoint, each read by a select of its own
+    (`union_of_parts`). A list of conditions over `column`: one, `1 = 0`, when there
+    are no keys; none for other types than numbers and dates, and when compiling
+    without a warehouse. -#}
+{% macro static_key_parts(column, keys, few=256) -%}
     {%- if not execute or offline_compile() -%}
-        {{ return('') }}
+        {{ return([]) }}
     {%- endif -%}
     {%- set smallest = run_query(
         'select * from (' ~ keys ~ ') as k order by 1 limit ' ~ (few + 1)
@@ -194,14 +196,27 @@
         {%- endif -%}
     {%- endfor -%}
     {%- if literals | length < smallest | length -%}
-        {{ return('') }}
+        {{ return([]) }}
     {%- elif not literals -%}
-        {{ return('1 = 0') }}
+        {{ return(['1 = 0']) }}
     {%- elif literals | length > few -%}
-        {{ return('(' ~ column ~ ' >= ' ~ literals[0] ~ ' and (' ~ column ~ ' >= ' ~ literals[few] ~ ' or ' ~ column ~ ' in (' ~ literals[:few] | join(', ') ~ ')))') }}
+        {#- the keys need not be distinct: the constants are the ones below the range -#}
+        {{ return([
+            column ~ ' >= ' ~ literals[few],
+            column ~ ' in (' ~ literals[:few] | join(', ') ~ ') and ' ~ column ~ ' < ' ~ literals[few],
+        ]) }}
     {%- else -%}
-        {{ return(column ~ ' in (' ~ literals | join(', ') ~ ')') }}
+        {{ return([column ~ ' in (' ~ literals | join(', ') ~ ')']) }}
     {%- endif -%}
+{%- endmacro %}
+
+{#- `select` (a query that ends in its where clause) once per part of `parts` (disjoint
+    conditions, as static_key_parts gives; none: once, as it is): their union. -#}
+{% macro union_of_parts(select, parts) -%}
+    {%- for part in parts or [none] %}
+    {{ select }}{{ ' and ' ~ part if part }}
+    {{- '\n    union all' if not loop.last }}
+    {%- endfor %}
 {%- endmacro %}
 
 {#- Pre-hook: on an incremental run, delete this model's rows of what its new input
@@ -212,13 +227,32 @@
 {% macro delete_changed(input, column, figures=none) -%}
     {%- if is_incremental() -%}
         {%- set keys = changed(input, column) -%}
-        {%- set hint = static_key_filter(column, keys) -%}
-        {%- set deleted = column ~ ' in (' ~ keys ~ ')' ~ (' and ' ~ hint if hint else '') -%}
+        {%- set parts = static_key_parts(column, keys) -%}
         {%- if figures -%}
+            {%- set deleted = [] -%}
+            {%- for part in parts or [none] -%}
+                {%- do deleted.append(column ~ ' in (' ~ keys ~ ')' ~ (' and ' ~ part if part else '')) -%}
+            {%- endfor -%}
             {%- do note_replaced(figures, deleted) -%}
         {%- endif %}
-        delete from {{ this }} where {{ deleted }}
+        {{ adapter.dispatch('delete_where', 'retail')(this, column ~ ' in (' ~ keys ~ ')', parts) }}
     {%- endif -%}
+{%- endmacro %}
+
+{#- Delete the rows of `relation` where `condition` and one of `parts` (disjoint static
+    filters, as static_key_parts gives) hold. DuckDB: a statement a part, which it
+    prunes by (see static_key_parts). -#}
+{% macro duckdb__delete_where(relation, condition, parts) -%}
+    {%- for part in parts or [none] %}
+    delete from {{ relation }} where {{ condition }}{{ ' and ' ~ part if part }}{{ ';' if not loop.last }}
+    {%- endfor %}
+{%- endmacro %}
+
+{#- StarRocks runs one statement a call, and plans an OR of IN-subqueries as a
+    nested-loop join: the parts in an OR of their own. -#}
+{% macro default__delete_where(relation, condition, parts) -%}
+    delete from {{ relation }} where {{ condition }}
+    {%- if parts %} and (({{ parts | join(') or (') }})){% endif %}
 {%- endmacro %}
 
 

@@ -83,16 +83,27 @@
 {%- endmacro %}
 
 {#- A select of one row per figure: (model, figure, `kind`, this run's stamp, `since`,
-    the figure over this model's rows where `condition` holds), in one scan. -#}
+    the figure over this model's rows where `condition` holds), in one scan; or where
+    one of `condition`'s conditions holds, when it is a list of disjoint ones (one
+    select each: see classify_versions' scope parts). -#}
 {% macro figure_rows(figures, kind, since, condition) -%}
     with counted as (
         select
         {%- for name, aggregate in figures.items() %}
             coalesce({{ aggregate }}, 0) as {{ name }}{{ ',' if not loop.last }}
         {%- endfor %}
+        {%- if condition is string or not condition %}
         from {{ this }}
         {%- if condition %}
         where {{ condition }}
+        {%- endif %}
+        {%- else %}
+        from (
+            {%- for part in condition %}
+            select * from {{ this }} where {{ part }}
+            {{ 'union all' if not loop.last }}
+            {%- endfor %}
+        ) as parts
         {%- endif %}
     )
     {%- for name in figures %}
@@ -104,7 +115,7 @@
 {%- endmacro %}
 
 {#- Before an incremental run writes: the figures over the rows of this model it is
-    about to replace (`replaced`: a condition over them). -#}
+    about to replace (`replaced`: a condition over them, or a list, as figure_rows). -#}
 {% macro note_replaced(figures, replaced) -%}
     {%- if reports_wanted() and is_incremental() and not offline_compile() -%}
         {%- do run_query(upsert_report_totals(

@@ -20,16 +20,16 @@ with
 
 order_lines as (
 
+    {%- set lines %}
     select * from {{ ref('base_order_lines') }}
     where status <> 'cancelled'
-    {% if is_incremental() %}
-        {%- set days = changed(ref('base_orders_classified'), 'order_date') %}
-        and order_date in ({{ days }})
-        {%- set hint = static_key_filter('order_date', days) %}
-        {%- if hint %}
-        and {{ hint }}
-        {%- endif %}
-    {% endif %}
+    {%- endset %}
+    {%- if is_incremental() %}
+    {%- set days = changed(ref('base_orders_classified'), 'order_date') %}
+    {{ union_of_parts(lines ~ ' and order_date in (' ~ days ~ ')', static_key_parts('order_date', days)) }}
+    {%- else %}
+    {{ lines }}
+    {%- endif %}
 
 ),
 

@@ -34,6 +34,8 @@ items as (
 
 final as (
 
+    -- static filters on the join key: see macros/classify_versions.sql, versions
+    {%- set joined %}
     select
         items.order_id,
         items.line_number,
@@ -47,15 +49,17 @@ final as (
     inner join latest_versions
         on items.order_id = latest_versions.order_id
         and items.row_key = latest_versions.row_key
-    -- static filters on the join key: see macros/classify_versions.sql, versions
     where items.order_id is not null
-    {% if is_incremental() %}
-        and items.order_id in (select order_id from latest_versions)
-        {%- set hint = static_key_filter('items.order_id', changed(ref('base_orders_classified'), 'order_id')) %}
-        {%- if hint %}
-        and {{ hint }}
-        {%- endif %}
-    {% endif %}
+    {%- endset %}
+    {%- if is_incremental() %}
+    {%- set orders = changed(ref('base_orders_classified'), 'order_id') %}
+    {{ union_of_parts(
+        joined ~ ' and items.order_id in (select order_id from latest_versions)',
+        static_key_parts('items.order_id', orders),
+    ) }}
+    {%- else %}
+    {{ joined }}
+    {%- endif %}
 
 )
 

@@ -95,6 +95,7 @@ rejudged_ids as (
 {%- set scope_parts = [] -%}
 {%- if is_incremental() and execute and not offline_compile() -%}
     {%- set new_ids = 'select ' ~ id_column ~ ' from ' ~ parsed ~ ' where ' ~ stamped_after_this() ~ ' and ' ~ id_column ~ ' is not null' -%}
+    {%- set new_parts = [] -%}
     {%- if rejudged -%}
         {%- set new_parts = static_key_parts('__id__', new_ids) -%}
         {%- set found = run_query(
@@ -117,12 +118,15 @@ rejudged_ids as (
         (`earlier` below): macros/running_totals.sql. Not when the re-judged ids stay a
         subquery: the reports then count the views whole. -#}
     {%- if not rejudged or changed_ids is not none -%}
-        {%- set in_scope = id_column ~ ' in (' ~ new_ids ~ ')'
-            ~ (' or ' ~ id_column ~ ' in (' ~ changed_ids | join(', ') ~ ')' if changed_ids else '') -%}
+        {#- the new ids, by part; then the re-judged ids that are not new ones (an OR of
+            the two sets in each part would keep DuckDB from pruning by it) -#}
         {%- set replaced = [] -%}
-        {%- for part in scope_parts or [none] -%}
-            {%- do replaced.append('(' ~ in_scope ~ ')' ~ (' and ' ~ part | replace('__id__', id_column) if part else '')) -%}
+        {%- for part in new_parts or [none] -%}
+            {%- do replaced.append(id_column ~ ' in (' ~ new_ids ~ ')' ~ (' and ' ~ part | replace('__id__', id_column) if part else '')) -%}
         {%- endfor -%}
+        {%- if changed_ids -%}
+            {%- do replaced.append(id_column ~ ' in (' ~ changed_ids | join(', ') ~ ') and ' ~ id_column ~ ' not in (' ~ new_ids ~ ')') -%}
+        {%- endif -%}
         {%- do note_replaced(classified_figures(), replaced) -%}
     {%- endif -%}
 {%- endif -%}

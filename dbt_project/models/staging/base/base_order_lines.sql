@@ -26,15 +26,11 @@ latest_versions as (
 
 ),
 
-items as (
-
-    select * from {{ ref('base_order_items') }}
-
-),
-
 final as (
 
-    -- static filters on the join key: see macros/classify_versions.sql, versions
+    -- Static filters on the join key: see macros/classify_versions.sql, versions. The
+    -- items are read where they are used: through a CTE, read by each part, DuckDB
+    -- materializes them once with the parts' filters ORed (the whole history).
     {%- set joined %}
     select
         items.order_id,
@@ -45,7 +41,7 @@ final as (
         latest_versions.order_date,
         latest_versions.status,
         {{ run_stamp() }} as _stamp
-    from items
+    from {{ ref('base_order_items') }} as items
     inner join latest_versions
         on items.order_id = latest_versions.order_id
         and items.row_key = latest_versions.row_key

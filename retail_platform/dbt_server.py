@@ -104,16 +104,21 @@ def run(
     pid = started.split()[1]
     print(
         f"retail-dbt: dbt (pid {pid}, in the dbt server) ended without an exit code "
-        f"(the server logs how: {path.with_suffix('.log')})",
+        f"(the server logs how: {log_path(path)})",
         file=sys.stderr,
     )
     return Ended(1, None)
 
 
+def log_path(path: Path) -> Path:
+    """Where the server at `path` writes its errors and how each build it ran was killed."""
+    return path.with_suffix(".log")
+
+
 def start(path: Path, python: Path, env: dict[str, str], idle: float) -> None:
     """Start a server at `path` in the background, for the next command."""
     try:
-        err = open(path.with_suffix(".log"), "wb")  # the server's own errors, if any
+        err = open(log_path(path), "wb")  # the server's own errors, if any
     except OSError:
         return  # no folder for it: every command runs in a process of its own
     with err:

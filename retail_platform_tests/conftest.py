@@ -41,9 +41,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     # After a failure: how each build the session's server ran was killed, if one was
     # (the caller only sees that it ended without an exit code; dbt_server.py).
     folder = session.config.stash.get(SESSION_DBT_SERVER, None)
-    log = folder / "dbt.log" if folder else None
-    if exitstatus != 0 and log and log.exists() and log.read_text().strip():
-        print(f"\nthe session's dbt server logged:\n{log.read_text()}", file=sys.stderr)
+    log = dbt_server.log_path(folder / "dbt.sock") if folder else None
+    logged = log.read_text().strip() if log and log.exists() else ""
+    if exitstatus != 0 and logged:
+        print(f"\nthe session's dbt server logged:\n{logged}", file=sys.stderr)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -38,17 +38,17 @@ def start_server(path: Path, script: str = dbt_server.__file__) -> int:
     """A server at `path`, started as `retail-dbt` starts one; its pid once it answers."""
     subprocess.Popen(
         [str(DBT_EXECUTABLE.parent / "python"), "-P", script, str(path), "120"],
-        stderr=path.with_suffix(".log").open("wb"),
+        stderr=dbt_server.log_path(path).open("wb"),
         start_new_session=True,
     )
     pid = dbt_server.wait_until_up(path, timeout=60)
-    assert pid is not None, path.with_suffix(".log").read_text()
+    assert pid is not None, dbt_server.log_path(path).read_text()
     return pid
 
 
 def server_log(folder: Path) -> str:
     """What the server fixture's server wrote to its log (start_server)."""
-    log = folder / "dbt.log"
+    log = dbt_server.log_path(folder / "dbt.sock")
     return log.read_text() if log.exists() else ""
 
 

@@ -53,7 +53,7 @@ setup: $(BIN)/python $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/python -m retail_platform.project
 	$(BIN)/retail-sim init
 
-$(DAGSTER_HOME)/dagster.yaml: instance/dagster.yaml | $(BIN)/python
+$(DAGSTER_HOME)/dagster.yaml: instance/dagster.yaml retail_platform/instance.py | $(BIN)/python
 	$(BIN)/python -m retail_platform.instance "$(DAGSTER_HOME)"
 
 # `dagster dev` warns at every start that `dg dev` (dagster-dg-cli, not installed here)

@@ -13,8 +13,9 @@ API does (Dagster 1.13), each piece here and nowhere else.
 
 retail_platform_tests/test_dagster_internals.py holds a test for each that fails, naming
 the upstream issue or Dagster source file, when a Dagster upgrade changes what it relies
-on. One more lives apart: postgres_storage.py (the deployed instance's pooled storages,
-dagster-io/dagster#33935), so that processes on SQLite never import dagster-postgres.
+on. Two more live apart, a storage each: sqlite_storage.py and postgres_storage.py (the
+instances' pooled storages, dagster-io/dagster#33935), so that processes on SQLite never
+import dagster-postgres.
 """
 
 from __future__ import annotations

@@ -6,9 +6,10 @@ a fresh instance made quiet before its daemon first starts (the run-retry cursor
 dagster_internals.py).
 
 instance/dagster.yaml holds the settings every instance shares (pools, run queue, run
-monitoring, retries, retention); `make dev` links it in as it is. A deployment adds its
-storage in a layer of its own (deploy/dagster.yaml): the home then gets the two merged,
-each setting from one file. Dagster reads one file per instance, with no include.
+monitoring, retries, retention). The home's file is it merged with a storage: a
+deployment's layer (deploy/dagster.yaml, PostgreSQL), or else Dagster's SQLite files in
+the home itself, through classes that keep their connections (sqlite_storage.py). Each
+setting comes from one place; Dagster reads one file per instance, with no include.
 
     python -m retail_platform.instance HOME [LAYER] [--file-only]
 """
@@ -28,28 +29,49 @@ INSTANCE_YAML = PROJECT_ROOT / "instance" / "dagster.yaml"
 DEPLOY_YAML = PROJECT_ROOT / "deploy" / "dagster.yaml"
 
 
-def instance_settings(layer: Path) -> dict:
-    """instance/dagster.yaml with `layer`'s settings added; a key in both is an error."""
-    shared, added = (yaml.safe_load(path.read_text()) for path in (INSTANCE_YAML, layer))
+# The keys that choose an instance's storage (Dagster's instance schema).
+STORAGE_KEYS = ("storage", "run_storage", "event_log_storage", "schedule_storage")
+
+
+def sqlite_storage(home: Path) -> dict:
+    """Dagster's SQLite storage in `home`, laid out as Dagster lays out a home without
+    a storage setting, by the classes of sqlite_storage.py."""
+    folders = {
+        "run_storage": ("PooledSqliteRunStorage", "history"),
+        "event_log_storage": ("PooledSqliteEventLogStorage", "history/runs"),
+        "schedule_storage": ("PooledSqliteScheduleStorage", "schedules"),
+    }
+    return {
+        key: {
+            "module": "retail_platform.sqlite_storage",
+            "class": cls,
+            "config": {"base_dir": str(home.resolve() / folder)},
+        }
+        for key, (cls, folder) in folders.items()
+    }
+
+
+def instance_settings(home: Path, layer: Path | None = None) -> dict:
+    """instance/dagster.yaml with `layer`'s settings added (a key in both is an error),
+    and the SQLite storage in `home` unless the layer chooses a storage."""
+    shared = yaml.safe_load(INSTANCE_YAML.read_text())
+    added = yaml.safe_load(layer.read_text()) if layer else {}
     if both := shared.keys() & added.keys():
         raise ValueError(f"{layer} sets {sorted(both)}, already in {INSTANCE_YAML}: set each once")
+    if not added.keys() & set(STORAGE_KEYS):
+        added.update(sqlite_storage(home))
     return {**added, **shared}
 
 
 def write_instance_file(home: Path, layer: Path | None = None) -> Path:
-    """`home`/dagster.yaml: a link to instance/dagster.yaml, or it merged with `layer`."""
+    """`home`/dagster.yaml: instance/dagster.yaml with its storage (`instance_settings`)."""
     home.mkdir(parents=True, exist_ok=True)
     path = home / "dagster.yaml"
-    if layer is None:
-        target = INSTANCE_YAML.resolve()
-        if not (path.is_symlink() and path.resolve() == target):
-            path.unlink(missing_ok=True)
-            path.symlink_to(target)
-        return path
+    source = f"with {layer} over it" if layer else "with the SQLite storage of this folder"
     text = (
-        "# Written by retail_platform/instance.py: instance/dagster.yaml with a layer over it\n"
-        "# (deploy/dagster.yaml for the deployment). Edit those, not this file.\n"
-        + yaml.safe_dump(instance_settings(layer), sort_keys=False)
+        f"# Written by retail_platform/instance.py: instance/dagster.yaml {source}.\n"
+        "# Edit those, not this file.\n"
+        + yaml.safe_dump(instance_settings(home, layer), sort_keys=False)
     )
     if path.is_symlink() or not path.exists() or path.read_text() != text:
         tmp = path.with_suffix(".yaml.tmp")

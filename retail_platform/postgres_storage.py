@@ -5,7 +5,8 @@ dagster-postgres opens a new connection for every query outside the webserver
 then opens about a thousand a minute, and PostgreSQL forks a backend for each: on a
 2-core machine that alone took more than the platform's idle CPU budget
 (docs/freshness.md). These subclasses give each process a small pool instead, the
-webserver's own setting (`optimize_for_webserver`) made the default. There is no
+webserver's own setting (`optimize_for_webserver`) made the default; sqlite_storage.py
+does the same for the local instance's SQLite files. There is no
 public setting for it yet: a configurable pool is proposed upstream in
 dagster-io/dagster#33935 (PR #33936). It relies on the storages' `_engine` and
 `_token_provider`: test_dagster_internals fails, naming the issue, when they change, and

@@ -1,4 +1,4 @@
-"""What retail_platform/dagster_internals.py and postgres_storage.py rely on in Dagster
+"""What retail_platform/dagster_internals.py, sqlite_storage.py and postgres_storage.py rely on in Dagster
 beyond its public API, checked against the installed Dagster. Each test fails, naming the
 upstream issue or Dagster source file, when an upgrade changes that behaviour: then the
 piece is either no longer needed or must follow Dagster."""
@@ -20,6 +20,8 @@ from dagster import (
 )
 
 from retail_platform import dagster_internals as internals
+from retail_platform import sqlite_storage
+from retail_platform.instance import prepare_home
 
 SCHEMA = "dagster/_core/storage/event_log/schema.py"
 SQLITE = "dagster/_core/storage/event_log/sqlite/sqlite_event_log.py (SqliteEventLogStorage)"
@@ -36,8 +38,8 @@ CHECK = AssetCheckKey(checked.key, "ok")
 
 @pytest.fixture
 def instance(tmp_path):
-    """The SQLite instance `make dev` runs on (run-sharded event storage)."""
-    with DagsterInstance.local_temp(str(tmp_path)) as instance:
+    """The SQLite instance `make dev` runs on (run-sharded event storage, sqlite_storage.py)."""
+    with DagsterInstance.from_config(str(prepare_home(tmp_path / "home"))) as instance:
         yield instance
 
 
@@ -136,3 +138,50 @@ def test_the_pooled_postgres_storages_replace_dagster_postgres_engine():
             )
         assert isinstance(pool, sa.pool.QueuePool), (cls.__name__, type(pool))
         assert pool.size() == postgres_storage.POOL_SIZE, cls.__name__
+
+
+def sqlite_files_open() -> list[str]:
+    fds = Path("/proc/self/fd")
+    names = []
+    for fd in fds.iterdir():
+        try:
+            names.append(str(fd.readlink()))
+        except OSError:  # closed meanwhile
+            pass
+    return [name for name in names if ".db" in name]
+
+
+def test_the_sqlite_storages_keep_their_connections(instance, monkeypatch):
+    """A run's events, the asset records and the runs read as a run worker and the daemon
+    read them: a handful of connections opened, not one per query as Dagster's own
+    classes open them (retail_platform/sqlite_storage.py)."""
+    from sqlite3 import dbapi2  # what SQLAlchemy's pysqlite dialect connects with
+
+    opened = []
+    connect = dbapi2.connect
+    monkeypatch.setattr(dbapi2, "connect", lambda *a, **k: opened.append(a[0]) or connect(*a, **k))
+    for _ in range(3):
+        materialize([checked], instance=instance)
+        instance.get_runs(limit=5)
+        instance.get_asset_records([checked.key])
+        instance.get_latest_materialization_event(checked.key)
+    # Per run: its own file, and the index and run files' pools (3 connections at most).
+    assert 0 < len(opened) <= 3 * 2 + 2 * sqlite_storage.POOL_SIZE, (
+        f"{len(opened)} SQLite connections opened: the storages no longer keep them "
+        f"(SqliteEventLogStorage._connect / SqliteRunStorage.connect / "
+        f"SqliteScheduleStorage.connect in Dagster changed?): {sorted(set(opened))}"
+    )
+
+
+def test_the_event_log_keeps_few_run_files_open_and_none_of_a_deleted_run(instance):
+    runs = [materialize([checked], instance=instance).run_id for _ in range(8)]
+    for run_id in runs:
+        instance.all_logs(run_id)  # as a webserver shows runs
+    # A file and its write-ahead log count once.
+    run_files = {name.rsplit(".db", 1)[0] for name in sqlite_files_open() if "/runs/" in name}
+    run_files.discard(str(Path(instance.event_log_storage.path_for_shard("index")).with_suffix("")))
+    assert 0 < len(run_files) <= sqlite_storage.RUN_FILES_KEPT, run_files
+    newest = runs[-1]
+    instance.delete_run(newest)
+    internals.delete_run_file(instance, newest)
+    assert not [name for name in sqlite_files_open() if newest in name]

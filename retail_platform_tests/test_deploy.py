@@ -34,11 +34,11 @@ needs_postgres = pytest.mark.skipif(
 )
 
 
-def test_deployed_instance_has_the_dev_settings_on_postgres():
+def test_deployed_instance_has_the_dev_settings_on_postgres(tmp_path):
     layer = yaml.safe_load(DEPLOY_YAML.read_text())
     storages = {kind: layer.pop(f"{kind}_storage") for kind in ("run", "event_log", "schedule")}
     assert layer == {}  # the pools, run queue, monitoring, retries, retention: set once
-    deployed = instance_settings(DEPLOY_YAML)
+    deployed = instance_settings(tmp_path, DEPLOY_YAML)
     dev = yaml.safe_load(INSTANCE_YAML.read_text())
     assert {key: deployed[key] for key in dev} == dev
     assert {kind: s["class"] for kind, s in storages.items()} == {
@@ -303,4 +303,4 @@ def test_dockerfile_writes_the_deployed_instance_file_the_way_it_is_run_here(tmp
     subprocess.run(argv, cwd=ROOT, check=True, timeout=120)
     written = tmp_path / "home" / "dagster.yaml"
     assert not written.is_symlink()
-    assert yaml.safe_load(written.read_text()) == instance_settings(DEPLOY_YAML)
+    assert yaml.safe_load(written.read_text()) == instance_settings(written.parent, DEPLOY_YAML)

@@ -13,7 +13,7 @@ import yaml
 from dagster import AssetMaterialization, DagsterInstance
 
 from retail_platform.dagster_internals import RUN_RETRY_CURSOR_KEYS
-from retail_platform.instance import INSTANCE_YAML, prepare_home
+from retail_platform.instance import INSTANCE_YAML, prepare_home, sqlite_storage
 
 
 def cursors(home) -> dict[str, str]:
@@ -21,11 +21,28 @@ def cursors(home) -> dict[str, str]:
         return instance.daemon_cursor_storage.get_cursor_values(set(RUN_RETRY_CURSOR_KEYS))
 
 
+def storage_files(instance: DagsterInstance, home: Path) -> dict[str, str]:
+    """Where each storage keeps its SQLite files, relative to the home."""
+    return {
+        "runs": instance.run_storage._conn_string.split(str(home))[1],
+        "events": instance.event_log_storage._base_dir.split(str(home))[1],
+        "schedules": instance.schedule_storage._conn_string.split(str(home))[1],
+    }
+
+
 def test_a_fresh_home_gets_the_instance_file_and_the_run_retry_cursors(tmp_path):
     home = prepare_home(tmp_path / "home")
-    assert (home / "dagster.yaml").resolve() == INSTANCE_YAML.resolve()
+    written = yaml.safe_load((home / "dagster.yaml").read_text())
+    assert written == {**yaml.safe_load(INSTANCE_YAML.read_text()), **sqlite_storage(home)}
     with DagsterInstance.from_config(str(home)) as instance:
         assert instance.run_retries_enabled  # the daemon that reads these cursors runs
+        assert type(instance.event_log_storage).__name__ == "PooledSqliteEventLogStorage"
+        pooled = storage_files(instance, home)
+    # The files where Dagster keeps them in a home without a storage setting.
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    with DagsterInstance.from_config(str(bare)) as instance:
+        assert storage_files(instance, bare) == pooled
     # Where the daemon itself would start on an empty event log: its newest event.
     assert cursors(home) == dict.fromkeys(RUN_RETRY_CURSOR_KEYS, "0")
 
@@ -34,16 +51,16 @@ def test_preparing_again_keeps_the_cursors_the_daemon_moved(tmp_path):
     home = prepare_home(tmp_path / "home")
     with DagsterInstance.from_config(str(home)) as instance:
         instance.daemon_cursor_storage.set_cursor_values({RUN_RETRY_CURSOR_KEYS[0]: "42"})
-    (home / "dagster.yaml").unlink()  # a home whose link was lost is mended too
+    (home / "dagster.yaml").unlink()  # a home whose file was lost is mended too
     prepare_home(home)
-    assert (home / "dagster.yaml").resolve() == INSTANCE_YAML.resolve()
+    assert "PooledSqliteRunStorage" in (home / "dagster.yaml").read_text()
     assert cursors(home) == {RUN_RETRY_CURSOR_KEYS[0]: "42", RUN_RETRY_CURSOR_KEYS[1]: "0"}
 
 
 def test_a_home_with_events_starts_the_cursors_at_its_newest_event(tmp_path):
     home = tmp_path / "home"
     home.mkdir()
-    (home / "dagster.yaml").symlink_to(INSTANCE_YAML)
+    (home / "dagster.yaml").symlink_to(INSTANCE_YAML)  # as homes were made before sqlite_storage.py
     with DagsterInstance.from_config(str(home)) as instance:
         instance.report_runless_asset_event(AssetMaterialization("an_older_event"))
         newest = instance.event_log_storage.get_maximum_record_id()
@@ -84,13 +101,13 @@ def test_a_layer_adds_its_settings_to_the_shared_ones(tmp_path):
     needs no server: the home gets one file, the shared settings and the layer's."""
     layer = tmp_path / "layer.yaml"
     layer.write_text("code_servers:\n  local_startup_timeout: 123\n")
-    home = prepare_home(tmp_path / "home")  # a home linked as make dev links it, then layered
+    home = prepare_home(tmp_path / "home")  # a home as make dev prepares it, then layered
     prepare_home(home, layer)
     written = home / "dagster.yaml"
-    assert not written.is_symlink()
     assert yaml.safe_load(written.read_text()) == {
         **yaml.safe_load(INSTANCE_YAML.read_text()),
         "code_servers": {"local_startup_timeout": 123},
+        **sqlite_storage(home),  # the layer chooses no storage
     }
     with DagsterInstance.from_config(str(home)) as instance:
         assert instance.run_retries_enabled and instance.code_server_process_startup_timeout == 123

@@ -1,17 +1,24 @@
 """The local instance's SQLite storage, keeping its connections between queries.
 
 Dagster's SQLite storages make a new SQLAlchemy engine and open a new connection for
-every query (NullPool), as dagster-postgres does (postgres_storage.py). A batch's run
-writes ~190 events, each a connection to its run's file and to the index; with the
-daemon's and the webserver's reads that cost more CPU than a batch's dbt models
-(docs/freshness.md). These subclasses keep one engine per database file, each with a
+every query (NullPool), as dagster-postgres does (postgres_storage.py), and check each
+file's schema against its migrations (alembic reads every migration script) whenever an
+instance is made: the code server makes one at every sensor tick. A batch's run writes
+~190 events, each touching its run's file and the index; with the daemon's, the code
+server's and the webserver's reads that cost more CPU than a batch's dbt models
+(docs/freshness.md).
+
+These subclasses share, within a process, one engine per database file, each with a
 small pool: the same files, tables and locking (a connection holds no lock between
-transactions), only not reopened per query. An event log keeps the engines of the index
-and of the few runs it touched last; a run's is closed when its events are deleted.
+transactions), only not reopened per query nor per instance. The engines of the files
+used last are kept (the index, runs and schedules files are used all the time; a run's
+while it is written or shown), and a file's schema is checked once per process: the
+index's, runs' and schedules' by the first instance on them, a run file's by each
+instance, as Dagster does. A run's engine is closed when its events are deleted.
 
 retail_platform/instance.py names these classes for an instance without a storage layer
-(`make dev`, `make check`, the soak, the tests' homes). test_dagster_internals fails,
-naming what moved, when Dagster changes the methods they replace.
+(`make dev`, `make check`, the soak, the tests' homes). test_dagster_internals fails
+when Dagster changes what they replace.
 """
 
 from __future__ import annotations
@@ -28,114 +35,116 @@ from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
 )
 from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
 from dagster._core.storage.schedules.sqlite.sqlite_schedule_storage import SqliteScheduleStorage
-from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
+from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS, create_db_conn_string
 
 # Connections each engine keeps open: the daemon's threads each hold one while they query.
 # More are opened when needed, and closed when returned.
 POOL_SIZE = 3
-# Run files whose engines an event log keeps besides the index: a run worker writes one,
-# a webserver shows a few; one open file each.
-RUN_FILES_KEPT = 4
+# Files whose engines a process keeps, the least recently used closed first: the index,
+# runs and schedules files, and the runs a worker writes or a webserver shows.
+FILES_KEPT = 8
+
+_lock = threading.Lock()
+_engines: OrderedDict[str, sa.Engine] = OrderedDict()  # by connection string, newest last
+_checked: set[str] = set()  # files whose schema this process has checked
 
 
-def pooled_engine(conn_string: str, **connect_args) -> sa.Engine:
-    # A pooled connection may be returned on another thread than the one that opened it.
-    return sa.create_engine(
-        conn_string,
-        pool_size=POOL_SIZE,
-        max_overflow=-1,
-        connect_args={**connect_args, "check_same_thread": False},
-    )
+def engine(conn_string: str, **connect_args) -> sa.Engine:
+    """This process's pooled engine on a file."""
+    with _lock:
+        found = _engines.pop(conn_string, None)
+        if found is None:
+            # A pooled connection may be returned on another thread than the one that opened it.
+            found = sa.create_engine(
+                conn_string,
+                pool_size=POOL_SIZE,
+                max_overflow=-1,
+                connect_args={**connect_args, "check_same_thread": False},
+            )
+        _engines[conn_string] = found
+        while len(_engines) > FILES_KEPT:
+            _engines.popitem(last=False)[1].dispose()  # connections in use close when returned
+        return found
 
 
-class _KeepsOneEngine:
-    """Mixed in before Dagster's SQLite run or schedule storage: one pooled engine."""
+def forget(conn_string: str) -> None:
+    """Close this process's engine on a file about to be removed."""
+    with _lock:
+        found = _engines.pop(conn_string, None)
+        _checked.discard(conn_string)
+    if found is not None:
+        found.dispose()
 
-    def __init__(self, conn_string, inst_data=None):
-        super().__init__(conn_string, inst_data)
-        self._engine = pooled_engine(conn_string)
+
+class _KeepsOneFile:
+    """Mixed in before Dagster's SQLite run or schedule storage (one file each)."""
+
+    DB_NAME: str  # the file's name in the storage's folder, as Dagster names it
 
     @classmethod
     def from_config_value(cls, inst_data, config_value):
         # Dagster's from_config_value names its own class, not `cls`.
         return cls.from_local(inst_data=inst_data, **config_value)
 
+    @classmethod
+    def from_local(cls, base_dir: str, inst_data=None):
+        conn_string = create_db_conn_string(base_dir, cls.DB_NAME)
+        if conn_string in _checked:
+            return cls(conn_string, inst_data)
+        storage = super().from_local(base_dir, inst_data=inst_data)  # creates or checks the schema
+        _checked.add(conn_string)
+        return storage
+
     @contextmanager
     def connect(self) -> Iterator[sa.Connection]:
-        with self._engine.connect() as conn, conn.begin():
+        with engine(self._conn_string).connect() as conn, conn.begin():
             yield conn
 
-    def dispose(self) -> None:
-        super().dispose()
-        self._engine.dispose()
+
+class PooledSqliteRunStorage(_KeepsOneFile, SqliteRunStorage):
+    DB_NAME = "runs"
 
 
-class PooledSqliteRunStorage(_KeepsOneEngine, SqliteRunStorage):
-    pass
-
-
-class PooledSqliteScheduleStorage(_KeepsOneEngine, SqliteScheduleStorage):
-    pass
+class PooledSqliteScheduleStorage(_KeepsOneFile, SqliteScheduleStorage):
+    DB_NAME = "schedules"
 
 
 class PooledSqliteEventLogStorage(SqliteEventLogStorage):
-    """One pooled engine for the index file and for each of the runs touched last."""
-
-    def __init__(self, base_dir, inst_data=None):
-        self._engines: OrderedDict[str, sa.Engine] = OrderedDict()
-        self._engines_lock = threading.Lock()
-        super().__init__(base_dir, inst_data)
+    """The index file and one file per run, each through this process's engine on it."""
 
     @classmethod
     def from_config_value(cls, inst_data, config_value):
         return cls(inst_data=inst_data, **config_value)
 
     def _engine(self, shard: str) -> sa.Engine:
-        with self._engines_lock:
-            engine = self._engines.pop(shard, None)
-            if engine is None:
-                engine = pooled_engine(
-                    self.conn_string_for_shard(shard), timeout=SQLITE_BUSY_TIMEOUT_SECONDS
-                )
-            self._engines[shard] = engine  # the most recent last
-            runs = [name for name in self._engines if name != INDEX_SHARD_NAME]
-            for name in runs[:-RUN_FILES_KEPT]:
-                self._engines.pop(name).dispose()
-            return engine
-
-    def _forget(self, shard: str) -> None:
-        with self._engines_lock:
-            engine = self._engines.pop(shard, None)
-        if engine is not None:
-            engine.dispose()
+        return engine(self.conn_string_for_shard(shard), timeout=SQLITE_BUSY_TIMEOUT_SECONDS)
 
     @contextmanager
     def _connect(self, shard: str) -> Iterator[sa.Connection]:
-        # As Dagster's: one query at a time per storage, the schema made on first use.
+        # As Dagster's: one query at a time per storage, the schema made or checked on first use.
         with self._db_lock:
-            engine = self._engine(shard)
+            conn_string = self.conn_string_for_shard(shard)
+            pooled = self._engine(shard)
             if shard not in self._initialized_dbs:
-                self._initdb(engine)
+                if not (shard == INDEX_SHARD_NAME and conn_string in _checked):
+                    self._initdb(pooled)
+                if shard == INDEX_SHARD_NAME:
+                    _checked.add(conn_string)
                 self._initialized_dbs.add(shard)
-            with engine.connect() as conn, conn.begin():
+            with pooled.connect() as conn, conn.begin():
                 yield conn
 
     def has_table(self, table_name: str) -> bool:
         # Asked before every pooled step and by the run queue at each look.
-        engine = self._engine(INDEX_SHARD_NAME)
-        with engine.connect() as conn:
-            return bool(engine.dialect.has_table(conn, table_name))
+        pooled = self._engine(INDEX_SHARD_NAME)
+        with pooled.connect() as conn:
+            return bool(pooled.dialect.has_table(conn, table_name))
 
     def delete_events(self, run_id: str) -> None:
         super().delete_events(run_id)
-        self._forget(run_id)  # its file may be removed next (dagster_internals.delete_run_file)
+        forget(self.conn_string_for_shard(run_id))  # dagster_internals.delete_run_file may remove it
 
     def wipe(self) -> None:
-        for shard in list(self._engines):
-            self._forget(shard)
+        for run_id in self.get_all_run_ids():
+            forget(self.conn_string_for_shard(run_id))
         super().wipe()
-
-    def dispose(self) -> None:
-        super().dispose()
-        for shard in list(self._engines):
-            self._forget(shard)

@@ -173,14 +173,39 @@ def test_the_sqlite_storages_keep_their_connections(instance, monkeypatch):
     )
 
 
+def test_an_instance_made_again_opens_and_checks_nothing_again(instance, monkeypatch):
+    """As the code server makes one at every sensor tick: the files' engines are this
+    process's, and their schemas were checked by the first instance on them."""
+    from sqlite3 import dbapi2
+
+    from alembic.script import ScriptDirectory
+
+    materialize([checked], instance=instance)
+    opened, checks = [], []
+    connect, from_config = dbapi2.connect, ScriptDirectory.from_config
+    monkeypatch.setattr(dbapi2, "connect", lambda *a, **k: opened.append(a[0]) or connect(*a, **k))
+    monkeypatch.setattr(
+        ScriptDirectory, "from_config", lambda *a, **k: checks.append(a) or from_config(*a, **k)
+    )
+    for _ in range(5):
+        with DagsterInstance.from_ref(instance.get_ref()) as again:
+            again.get_runs(limit=1)
+            again.get_asset_records([checked.key])
+            again.schedule_storage.all_instigator_state()
+    assert (opened, len(checks)) == ([], 0), (
+        "each instance opened its own connections or checked the schemas again "
+        "(sqlite_storage.py: Dagster's from_local / _initdb changed?)"
+    )
+
+
 def test_the_event_log_keeps_few_run_files_open_and_none_of_a_deleted_run(instance):
-    runs = [materialize([checked], instance=instance).run_id for _ in range(8)]
+    runs = [materialize([checked], instance=instance).run_id for _ in range(12)]
     for run_id in runs:
         instance.all_logs(run_id)  # as a webserver shows runs
     # A file and its write-ahead log count once.
-    run_files = {name.rsplit(".db", 1)[0] for name in sqlite_files_open() if "/runs/" in name}
-    run_files.discard(str(Path(instance.event_log_storage.path_for_shard("index")).with_suffix("")))
-    assert 0 < len(run_files) <= sqlite_storage.RUN_FILES_KEPT, run_files
+    folder = instance.event_log_storage._base_dir
+    files = {name.rsplit(".db", 1)[0] for name in sqlite_files_open() if name.startswith(folder)}
+    assert 0 < len(files) <= sqlite_storage.FILES_KEPT, files
     newest = runs[-1]
     instance.delete_run(newest)
     internals.delete_run_file(instance, newest)

@@ -142,7 +142,8 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
 
     def delete_events(self, run_id: str) -> None:
         super().delete_events(run_id)
-        forget(self.conn_string_for_shard(run_id))  # dagster_internals.delete_run_file may remove it
+        # dagster_internals.delete_run_file may remove the file next.
+        forget(self.conn_string_for_shard(run_id))
 
     def wipe(self) -> None:
         for run_id in self.get_all_run_ids():

@@ -195,7 +195,12 @@ def _set_name(name: bytes) -> None:
 
 
 def serve(path: Path, idle: float) -> None:
-    warm_up()
+    # The point of the server: dbt and its adapters imported once, here. Nothing that
+    # starts a thread or opens a warehouse (a fork keeps only the forking thread).
+    import dbt.cli.main  # noqa: F401
+
+    for adapter in ("dbt.adapters.duckdb", "dbt.adapters.starrocks"):
+        importlib.import_module(adapter)
 
     stamp = _stamp()
     _set_name(SERVER_NAME)
@@ -235,46 +240,6 @@ def serve(path: Path, idle: float) -> None:
         if _holds(path, ours):
             path.unlink(missing_ok=True)
         listener.close()
-
-
-def warm_up() -> None:
-    """The point of the server: dbt and its adapters imported once, here, and the macros
-    they ship compiled. Nothing that starts a thread or opens a warehouse (a fork keeps
-    only the forking thread)."""
-    import dbt.cli.main  # noqa: F401
-
-    for adapter in ("dbt.adapters.duckdb", "dbt.adapters.starrocks"):
-        importlib.import_module(adapter)
-    _compile_shipped_macros()
-
-
-def _compile_shipped_macros() -> int:
-    """Compile the Jinja templates of the macros dbt and its adapters ship into dbt's own
-    template cache, which every fork inherits: a build otherwise compiles each macro it
-    calls again (a tenth of a build's CPU at 10M orders, in a py-spy profile). The cache
-    is keyed by a macro's text as dbt's parser cuts it from its file, so a text cut
-    differently is only a miss: the fork compiles it, as before."""
-    import dbt.include
-    from dbt_common.clients import jinja
-
-    compiled = 0
-    for folder in dbt.include.__path__:
-        for path in sorted(Path(folder).glob("*/macros/**/*.sql")):
-            blocks = jinja.extract_toplevel_blocks(
-                path.read_text().strip(),  # as dbt reads a file (load_file_contents)
-                allowed_blocks={"macro", "materialization", "test", "data_test"},
-                collect_raw_data=False,
-            )
-            for block in blocks:
-                text = block.full_block or ""
-                if isinstance(block, jinja.BlockTag) and text not in jinja.template_cache.file_cache:
-                    try:
-                        template = jinja.get_template(text, ctx={})
-                    except Exception:  # a fork compiles it again, and reports it with its node
-                        continue
-                    jinja.template_cache.file_cache[text] = template
-                    compiled += 1
-    return compiled
 
 
 def _listen(path: Path) -> tuple[socket.socket, int] | None:

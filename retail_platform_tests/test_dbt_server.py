@@ -1,7 +1,6 @@
 """The warm dbt (retail_platform/dbt_server.py): a command it runs behaves as one run by a
 dbt process of its own, and its build dies with the run worker that asked for it."""
 
-import json
 import os
 import shutil
 import signal
@@ -14,7 +13,6 @@ from pathlib import Path
 import pytest
 
 from retail_platform import dbt_server
-from retail_platform.project import dbt_project
 from retail_platform.settings import DBT_EXECUTABLE, DBT_PROJECT_DIR, DBT_SERVER_ENV
 
 pytestmark = pytest.mark.skipif(
@@ -165,29 +163,6 @@ def test_the_build_dies_with_the_run_worker_that_started_it(server, spin, tmp_pa
         while "killed" not in server_log(tmp_path) and time.monotonic() < deadline:
             time.sleep(0.1)  # the server reaps its forks between commands, every second
         assert f"dbt (pid {build}) was killed by SIGKILL" in server_log(tmp_path)
-
-
-def test_the_server_has_the_macros_dbt_ships_compiled_for_its_forks():
-    """A fork finds the macros of dbt and its adapters in dbt's template cache, keyed by
-    their text as dbt's parser cut it for this project's manifest."""
-    manifest = json.loads(dbt_project.manifest_path.read_text())
-    project = manifest["metadata"]["project_name"]
-    shipped = [m["macro_sql"] for m in manifest["macros"].values() if m["package_name"] != project]
-    probe = (
-        "import importlib.util, json, sys\n"
-        f"spec = importlib.util.spec_from_file_location('server', {dbt_server.__file__!r})\n"
-        "server = importlib.util.module_from_spec(spec); spec.loader.exec_module(server)\n"
-        "server.warm_up()\n"
-        "from dbt_common.clients.jinja import template_cache\n"
-        "print(sum(text in template_cache.file_cache for text in json.load(sys.stdin)))\n"
-    )
-    python = str(DBT_EXECUTABLE.parent / "python")
-    done = subprocess.run(
-        [python, "-P", "-c", probe], input=json.dumps(shipped), capture_output=True, text=True
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    compiled = int(done.stdout.split()[-1])
-    assert compiled >= 0.99 * len(shipped), f"{compiled} of {len(shipped)} shipped macros compiled"
 
 
 @pytest.mark.parametrize("dbt_ended", [False, True])

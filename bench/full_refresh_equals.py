@@ -25,8 +25,10 @@ import duckdb
 from bench.bench_transform import run_dbt
 from retail_platform.assets.dbt import BUILD_ARGS
 from retail_platform.project import dbt_argv
+from retail_platform.warehouse.base import RAW_SCHEMA
+from retail_platform.warehouse.duckdb import SCHEMAS
 
-SCHEMAS = ("staging", "intermediate", "marts")
+BUILT = tuple(schema for schema in SCHEMAS if schema != RAW_SCHEMA)
 BUILD_STAMP = "_stamp"
 
 
@@ -58,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     con.execute(f"attach '{args.warehouse}' as incremental (read_only)")
     relations = con.execute(
         "select table_schema, table_name from information_schema.tables "
-        f"where table_catalog = 'full_refresh' and table_schema in {SCHEMAS} order by 1, 2"
+        f"where table_catalog = 'full_refresh' and table_schema in {BUILT} order by 1, 2"
     ).fetchall()
     differ = 0
     for schema, table in relations:
@@ -80,11 +82,8 @@ def main(argv: list[str] | None = None) -> int:
         ).fetchone()  # fmt: skip
         differ += only_full + only_inc
         flag = "" if only_full == only_inc == 0 else "   DIFFERS"
-        print(
-            f"  {schema}.{table:28s} {rows:>12,} rows; only in the full refresh {only_full}, ",
-            end="",
-        )
-        print(f"only incremental {only_inc}{flag}")
+        counts = f"only in the full refresh {only_full}, only incremental {only_inc}"
+        print(f"  {schema}.{table:28s} {rows:>12,} rows; {counts}{flag}")
     print("incremental == full refresh" if differ == 0 else f"{differ} rows differ")
     return 0 if differ == 0 else 1
 

@@ -68,10 +68,9 @@ def engine(conn_string: str, **connect_args) -> sa.Engine:
 
 
 def forget(conn_string: str) -> None:
-    """Close this process's engine on a file about to be removed."""
+    """Close this process's engine on a run's file about to be removed."""
     with _lock:
         found = _engines.pop(conn_string, None)
-        _checked.discard(conn_string)
     if found is not None:
         found.dispose()
 
@@ -116,19 +115,17 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
     def from_config_value(cls, inst_data, config_value):
         return cls(inst_data=inst_data, **config_value)
 
-    def _engine(self, shard: str) -> sa.Engine:
-        return engine(self.conn_string_for_shard(shard), timeout=SQLITE_BUSY_TIMEOUT_SECONDS)
-
     @contextmanager
     def _connect(self, shard: str) -> Iterator[sa.Connection]:
         # As Dagster's: one query at a time per storage, the schema made or checked on first use.
         with self._db_lock:
             conn_string = self.conn_string_for_shard(shard)
-            pooled = self._engine(shard)
+            pooled = engine(conn_string, timeout=SQLITE_BUSY_TIMEOUT_SECONDS)
             if shard not in self._initialized_dbs:
-                if not (shard == INDEX_SHARD_NAME and conn_string in _checked):
+                index = shard == INDEX_SHARD_NAME
+                if not (index and conn_string in _checked):
                     self._initdb(pooled)
-                if shard == INDEX_SHARD_NAME:
+                if index:
                     _checked.add(conn_string)
                 self._initialized_dbs.add(shard)
             with pooled.connect() as conn, conn.begin():
@@ -136,7 +133,9 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
 
     def has_table(self, table_name: str) -> bool:
         # Asked before every pooled step and by the run queue at each look.
-        pooled = self._engine(INDEX_SHARD_NAME)
+        pooled = engine(
+            self.conn_string_for_shard(INDEX_SHARD_NAME), timeout=SQLITE_BUSY_TIMEOUT_SECONDS
+        )
         with pooled.connect() as conn:
             return bool(pooled.dialect.has_table(conn, table_name))
 

@@ -107,7 +107,7 @@ rejudged_ids as (
             {%- if new_parts and changed_ids -%}
                 {#- the re-judged ids that no new ids' part holds -#}
                 {%- set scope_parts = new_parts + [
-                    '__id__ in (' ~ changed_ids | join(', ') ~ ') and not ((' ~ new_parts | join(') or (') ~ '))'
+                    in_values('__id__', changed_ids) ~ ' and not ((' ~ new_parts | join(') or (') ~ '))'
                 ] -%}
             {%- else -%}
                 {%- set scope_parts = new_parts -%}
@@ -125,7 +125,7 @@ rejudged_ids as (
             {%- do replaced.append(id_column ~ ' in (' ~ new_ids ~ ')' ~ (' and ' ~ part | replace('__id__', id_column) if part else '')) -%}
         {%- endfor -%}
         {%- if changed_ids -%}
-            {%- do replaced.append(id_column ~ ' in (' ~ changed_ids | join(', ') ~ ') and ' ~ id_column ~ ' not in (' ~ new_ids ~ ')') -%}
+            {%- do replaced.append(in_values(id_column, changed_ids) ~ ' and ' ~ id_column ~ ' not in (' ~ new_ids ~ ')') -%}
         {%- endif -%}
         {%- do note_replaced(classified_figures(), replaced) -%}
     {%- endif -%}
@@ -402,7 +402,7 @@ set_aside as (
     where reason is not null
         and reason in {{ rejudged_list }}
         {%- if ids is not none %}
-        and {{ id_column }} in ({{ ids | join(', ') if ids else 'null' }})
+        and {{ in_values(id_column, ids) }}
         {%- endif %}
 
 ),

@@ -138,7 +138,11 @@
             keep: the earliest loaded_at of the new loads is what lets the warehouse
             skip the older rows. -#}
         loaded_at >= {{ stamp_literal(found | map(attribute=2) | min) }}
-        and load_label in ({% for label in safe | sort %}'{{ label }}'{{ ", " if not loop.last }}{% endfor %})
+        {%- set quoted = [] -%}
+        {%- for label in safe | sort -%}
+            {%- do quoted.append("'" ~ label ~ "'") -%}
+        {%- endfor %}
+        and {{ in_values('load_label', quoted) }}
     {%- else -%}
         1 = 0
     {%- endif -%}
@@ -203,10 +207,10 @@
         {#- the keys need not be distinct: the constants are the ones below the range -#}
         {{ return([
             column ~ ' >= ' ~ literals[few],
-            column ~ ' in (' ~ literals[:few] | join(', ') ~ ') and ' ~ column ~ ' < ' ~ literals[few],
+            in_values(column, literals[:few]) ~ ' and ' ~ column ~ ' < ' ~ literals[few],
         ]) }}
     {%- else -%}
-        {{ return([column ~ ' in (' ~ literals | join(', ') ~ ')']) }}
+        {{ return([in_values(column, literals)]) }}
     {%- endif -%}
 {%- endmacro %}
 

@@ -62,7 +62,7 @@
             {%- endif %}
             {%- if ids is not none %}
             -- the same orders as constants (macros/classify_versions.sql)
-            and items.order_id in ({{ ids | join(', ') if ids else 'null' }})
+            and {{ in_values('items.order_id', ids) }}
             {%- endif %}
         {%- endif %}
         group by items.row_key

@@ -2,6 +2,7 @@
 dbt process of its own, and its build dies with the run worker that asked for it."""
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -221,6 +222,42 @@ def test_an_interrupt_the_caller_ignores_the_build_ignores(server, spin):
     finally:
         caller.kill()
         caller.wait()
+
+
+def test_forks_after_the_first_inherit_the_macro_templates_it_compiled(
+    tmp_path, warehouse_path, monkeypatch
+):
+    """dbt compiles the Jinja template of every macro it calls, in every process: the
+    server compiles the ones its first fork reported, and the next fork compiles none."""
+    path = tmp_path / "dbt.sock"
+    monkeypatch.setenv(DBT_SERVER_ENV, str(path))
+    project = tmp_path / "hello"
+    (project / "macros").mkdir(parents=True)
+    (project / "dbt_project.yml").write_text("name: hello\nversion: '1.0'\nprofile: retail\n")
+    (project / "macros" / "hello.sql").write_text(
+        "{% macro hello() %}{% do log('hello from ' ~ adapter.type(), info=True) %}{% endmacro %}"
+    )
+    command = [
+        str(RETAIL_DBT), "run-operation", "hello", "--project-dir", str(project),
+        "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(project / "target"),
+        "--log-path", str(project / "logs"),
+    ]  # fmt: skip
+    pid = start_server(path)
+    try:
+        for _ in range(2):
+            done = subprocess.run(command, capture_output=True, text=True)
+            assert done.returncode == 0, done.stdout + done.stderr
+            assert "hello from duckdb" in done.stdout
+            deadline = time.monotonic() + 10  # reaped within the server's 1 s accept timeout
+            while builds_of(pid) or "compiled" not in server_log(tmp_path):
+                assert time.monotonic() < deadline, server_log(tmp_path)
+                time.sleep(0.1)
+            time.sleep(1.5)  # and what it reported, if anything, learned
+        learned = re.findall(r"compiled (\d+) macro templates", server_log(tmp_path))
+        assert len(learned) == 1, server_log(tmp_path)  # the second fork had them all
+        assert int(learned[0]) >= 1  # hello
+    finally:
+        dbt_server.stop(path)
 
 
 def test_a_server_of_old_code_gives_way(tmp_path):

@@ -133,7 +133,9 @@ def test_incremental_builds_equal_a_full_refresh(warehouse: DuckDBWarehouse, dbt
     classified = (compiled / "staging" / "base" / "base_orders_classified.sql").read_text()
     assert re.search(r"parsed\.order_id >= \d+ union all", " ".join(classified.split()))
     # (constant lists as `= any([...])`, which DuckDB applies in the scan: cross_db/filters.sql)
-    assert re.search(r"parsed\.order_id = any\(\[[\d, ]+\]\) and parsed\.order_id < \d+", classified)
+    assert re.search(
+        r"parsed\.order_id = any\(\[[\d, ]+\]\) and parsed\.order_id < \d+", classified
+    )
     assert re.search(r"parsed\.order_id = any\(\[[\d, ]+\]\) and not \(\(", classified)
     lines = (compiled / "staging" / "base" / "base_order_lines.sql").read_text()
     assert re.search(r"items\.order_id >= \d+\s+union all", lines)

@@ -260,6 +260,41 @@ def test_forks_after_the_first_inherit_the_macro_templates_it_compiled(
         dbt_server.stop(path)
 
 
+FORMATTED_PROBE = """
+import importlib.util, io, sys
+spec = importlib.util.spec_from_file_location("server", sys.argv[1])
+server = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(server)
+server._format_only_what_is_written()
+from dbt_common.events import logger
+from dbt_common.events.base_types import EventLevel, msg_from_base_event
+from dbt.events.types import JinjaLogDebug, JinjaLogInfo
+stream = io.StringIO()
+config = logger.LoggerConfig(
+    name="probe", level=EventLevel.INFO, line_format=logger.LineFormat.Json, output_stream=stream
+)
+json_logger = logger._JsonLogger(config)
+formatted = []
+create_line = json_logger.create_line
+json_logger.create_line = lambda msg: formatted.append(msg.info.level) or create_line(msg)
+for event in (JinjaLogDebug(msg="quiet"), JinjaLogInfo(msg="loud")):
+    json_logger.write_line(msg_from_base_event(event))
+print(formatted, "quiet" in stream.getvalue(), "loud" in stream.getvalue())
+"""
+
+
+def test_the_forks_format_only_the_events_a_logger_writes():
+    """An info-level logger formats and writes the info event, and does not even format
+    the debug one (dbt formats both, then drops the debug line: each statement's SQL)."""
+    done = subprocess.run(
+        [str(DBT_EXECUTABLE.parent / "python"), "-P", "-c", FORMATTED_PROBE, dbt_server.__file__],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split("\n")[-2] == "['info'] False True"
+
+
 def test_a_server_of_old_code_gives_way(tmp_path):
     """After `make setup` changed dbt or the server's code, the next command runs in a
     process of its own, and the old server exits."""

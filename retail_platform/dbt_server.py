@@ -302,7 +302,7 @@ def _format_only_what_is_written() -> None:
     formats the line first (`create_line`: the event as JSON, then a regex for secrets
     over it) and lets the Python logger drop it by level after: the debug events of
     every statement, with its SQL, for the JSON stdout and for the file log at `warn`.
-    The same lines are written (test_dbt_server.py); 0.7 to 1.1 CPU-s less a build."""
+    The same lines are written (test_dbt_server.py); about 0.4 CPU-s less a build."""
     from dbt_common.events import logger
 
     write_line = logger._Logger.write_line

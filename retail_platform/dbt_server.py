@@ -245,7 +245,13 @@ def serve(path: Path, idle: float) -> None:
                 return
             pid = os.fork()
             if pid == 0:
+                # A build acts on what its caller forwards (only the signals the caller
+                # does not ignore) as a dbt of the caller's own would, whatever the
+                # server was started with: a SIGINT ignored where the server started
+                # would keep a cancelled run's build going.
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                signal.signal(signal.SIGHUP, signal.SIG_DFL)
+                signal.signal(signal.SIGINT, signal.default_int_handler)
                 listener.close()
                 _child(conn, reports)  # never returns
             conn.close()

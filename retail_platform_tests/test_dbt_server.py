@@ -36,11 +36,14 @@ def alive(pid: int) -> bool:
 
 
 def start_server(path: Path, script: str = dbt_server.__file__) -> int:
-    """A server at `path`, started as `retail-dbt` starts one; its pid once it answers."""
+    """A server at `path`, started as `retail-dbt` starts one; its pid once it answers.
+    Started with SIGINT ignored, the worst case (a platform started from a shell that
+    ignored it): what a caller forwards must still act on its build."""
     subprocess.Popen(
         [str(DBT_EXECUTABLE.parent / "python"), "-P", script, str(path), "120"],
         stderr=dbt_server.log_path(path).open("wb"),
         start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
     )
     pid = dbt_server.wait_until_up(path, timeout=60)
     assert pid is not None, dbt_server.log_path(path).read_text()

@@ -88,18 +88,24 @@ def server(request, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator
     dbt_server.stop(path)
 
 
-@pytest.fixture
-def spin(tmp_path: Path, warehouse_path: Path) -> list[str]:
-    """`retail-dbt run-operation spin`: a dbt command that runs for minutes."""
-    project = tmp_path / "spin"
+def run_operation(folder: Path, name: str, macro: str) -> list[str]:
+    """`retail-dbt run-operation NAME` of a project of its own under `folder`, holding
+    only `macro` (NAME's definition), on this project's profile."""
+    project = folder / name
     (project / "macros").mkdir(parents=True)
-    (project / "dbt_project.yml").write_text("name: spin\nversion: '1.0'\nprofile: retail\n")
-    (project / "macros" / "spin.sql").write_text(SPIN)
+    (project / "dbt_project.yml").write_text(f"name: {name}\nversion: '1.0'\nprofile: retail\n")
+    (project / "macros" / f"{name}.sql").write_text(macro)
     return [
-        str(RETAIL_DBT), "run-operation", "spin", "--project-dir", str(project),
+        str(RETAIL_DBT), "run-operation", name, "--project-dir", str(project),
         "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(project / "target"),
         "--log-path", str(project / "logs"),
     ]  # fmt: skip
+
+
+@pytest.fixture
+def spin(tmp_path: Path, warehouse_path: Path) -> list[str]:
+    """`retail-dbt run-operation spin`: a dbt command that runs for minutes."""
+    return run_operation(tmp_path, "spin", SPIN)
 
 
 def the_build(server: int | None, caller: int) -> int:
@@ -242,17 +248,11 @@ def test_forks_after_the_first_inherit_the_macro_templates_it_compiled(
     server compiles the ones its first fork reported, and the next fork compiles none."""
     path = tmp_path / "dbt.sock"
     monkeypatch.setenv(DBT_SERVER_ENV, str(path))
-    project = tmp_path / "hello"
-    (project / "macros").mkdir(parents=True)
-    (project / "dbt_project.yml").write_text("name: hello\nversion: '1.0'\nprofile: retail\n")
-    (project / "macros" / "hello.sql").write_text(
-        "{% macro hello() %}{% do log('hello from ' ~ adapter.type(), info=True) %}{% endmacro %}"
+    command = run_operation(
+        tmp_path,
+        "hello",
+        "{% macro hello() %}{% do log('hello from ' ~ adapter.type(), info=True) %}{% endmacro %}",
     )
-    command = [
-        str(RETAIL_DBT), "run-operation", "hello", "--project-dir", str(project),
-        "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(project / "target"),
-        "--log-path", str(project / "logs"),
-    ]  # fmt: skip
     pid = start_server(path)
     try:
         for _ in range(2):

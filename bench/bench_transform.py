@@ -84,18 +84,23 @@ WITHIN_A_PERIOD = str(10**7)  # minutes, ~19 years
 EVERY_BUILD = "0"
 
 
-def dbt_build(
-    db: Path, work: Path, vacuum_minutes: str = WITHIN_A_PERIOD
-) -> tuple[float, float | None, float, str]:
-    """Run `dbt build`; return (wall seconds of the subprocess, dbt's own seconds, the
-    seconds its metadata reports took, its slowest nodes). Its peak RSS goes to PEAKS."""
-    env = {
+def dbt_env(db: Path, vacuum_minutes: str = WITHIN_A_PERIOD) -> dict[str, str]:
+    """The environment of a dbt command on the DuckDB file `db`."""
+    return {
         **os.environ,
         "RETAIL_WAREHOUSE": "duckdb",
         "RETAIL_DUCKDB_PATH": str(db),
         "RETAIL_DUCKDB_VACUUM_MINUTES": vacuum_minutes,
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     }
+
+
+def dbt_build(
+    db: Path, work: Path, vacuum_minutes: str = WITHIN_A_PERIOD
+) -> tuple[float, float | None, float, str]:
+    """Run `dbt build`; return (wall seconds of the subprocess, dbt's own seconds, the
+    seconds its metadata reports took, its slowest nodes). Its peak RSS goes to PEAKS."""
+    env = dbt_env(db, vacuum_minutes)
     command = dbt_argv(BUILD_ARGS[0], work, *BUILD_ARGS[1:], "--log-format", "json")
     started = time.perf_counter()
     with tempfile.TemporaryFile("w+") as out:

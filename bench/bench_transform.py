@@ -5,7 +5,8 @@ batches, dirty rate 1%), each built once with `dbt build`, then WARMUP_BATCHES d
 batches built one by one, as the platform builds them; then the same-size batch (10k
 orders) is added to each and `dbt build` is timed, TIMED_TRIES times from a copy of the
 same file, the fastest kept (with its slowest nodes printed). An incremental build
-should cost about the same whatever the history: the target is (10M) / (100k) <= 1.3.
+should cost about the same whatever the history: the target is (10M) / (100k) <= 1.3
+(and with `--histories 100000 50000000`, <= 1.5).
 dbt's start-up (parse, connect) is a fixed cost in both and is included, as a user
 pays it; dbt's own "Finished running ... in X seconds" is reported next to it.
 
@@ -51,8 +52,10 @@ from retail_platform.snapshots import Mart
 from retail_platform.warehouse.duckdb import DuckDBWarehouse
 
 ROOT = Path(__file__).resolve().parents[1]
-TARGET_RATIO = 1.3
-TARGET_METADATA_SECONDS = 0.5
+# The issue's targets, by the large history's orders: the ratio to the 100k build at
+# 10M and at 50M; metadata and the incremental build's peak RSS at 10M.
+TARGET_RATIOS = {10_000_000: 1.3, 50_000_000: 1.5}
+TARGET_METADATA_SECONDS = {10_000_000: 0.5}
 HISTORY_BATCH_ORDERS = 100_000  # big batches: few loads, like a backfill
 DIRTY_RATE = 0.01
 # A batch also carries the status changes of orders from the last 22 simulated days
@@ -65,7 +68,7 @@ DIRTY_RATE = 0.01
 SETTLED_STEP_SECONDS = 23 * 86_400
 WARMUP_BATCHES = 3
 PEAKS: list[float] = []  # MiB, each dbt build's peak RSS, in order
-TARGET_PEAK_MIB = 2048  # no process above 2 GiB during an incremental build
+TARGET_PEAK_MIB = {10_000_000: 2048}  # no process above 2 GiB during an incremental build
 TIMED_TRIES = 3  # the timed build, each time on a copy of the same warehouse
 TOP_NODES = 6  # the slowest dbt nodes of the fastest timed build, as where the time goes
 FINISHED = re.compile(r"Finished running .* in .*?\(([0-9.]+)s\)")
@@ -299,26 +302,43 @@ def main() -> int:
 
     small, large = args.histories
     ratio = results[large][0] / results[small][0]
-    verdict = "PASS" if ratio <= TARGET_RATIO else "FAIL"
-    print(
-        f"ratio wall ({large:,}) / ({small:,}) = {ratio:.2f}  target <= {TARGET_RATIO}: {verdict}"
-    )
+    verdicts = [
+        verdict(f"ratio wall ({large:,}) / ({small:,}) = {ratio:.2f}", ratio, TARGET_RATIOS, large)
+    ]
     if results[large][1] and results[small][1]:
         print(
             f"ratio dbt's own ({large:,}) / ({small:,}) = {results[large][1] / results[small][1]:.2f}"
         )
     seconds = metadata_seconds[large]
-    metadata_verdict = "PASS" if seconds <= TARGET_METADATA_SECONDS else "FAIL"
-    print(
-        f"metadata (reports + publication) of a dbt build at {large:,} orders: {seconds:.2f} s  "
-        f"target <= {TARGET_METADATA_SECONDS:g} s: {metadata_verdict}"
+    verdicts.append(
+        verdict(
+            f"metadata (reports + publication) of a dbt build at {large:,} orders: {seconds:.2f} s",
+            seconds,
+            TARGET_METADATA_SECONDS,
+            large,
+        )
     )
-    peak_verdict = "PASS" if peaks[large] <= TARGET_PEAK_MIB else "FAIL"
-    print(
-        f"peak RSS of dbt in the incremental build at {large:,} orders: {peaks[large]:,.0f} MiB  "
-        f"target <= {TARGET_PEAK_MIB:,} MiB: {peak_verdict}"
+    verdicts.append(
+        verdict(
+            f"peak RSS of dbt in the incremental build at {large:,} orders: "
+            f"{peaks[large]:,.0f} MiB",
+            peaks[large],
+            TARGET_PEAK_MIB,
+            large,
+        )
     )
-    return 0 if verdict == metadata_verdict == peak_verdict == "PASS" else 1
+    return 0 if all(verdicts) else 1
+
+
+def verdict(figure: str, value: float, targets: dict[int, float], history: int) -> bool:
+    """Print `figure` with its target at this history's size, if the issue sets one;
+    false only when it misses one."""
+    target = targets.get(history)
+    if target is None:
+        print(f"{figure}  (no target at {history:,} orders)")
+        return True
+    print(f"{figure}  target <= {target:,g}: {'PASS' if value <= target else 'FAIL'}")
+    return value <= target
 
 
 if __name__ == "__main__":

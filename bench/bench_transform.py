@@ -4,7 +4,9 @@ In one run: a DuckDB file with 100k orders of history and one with 10M (simulato
 batches, dirty rate 1%), each built once with `dbt build`, then WARMUP_BATCHES daily
 batches built one by one, as the platform builds them; then the same-size batch (10k
 orders) is added to each and `dbt build` is timed, TIMED_TRIES times from a copy of the
-same file, the fastest kept (with its slowest nodes printed). An incremental build
+same file, the fastest kept (with its slowest nodes printed). The two histories' builds
+take turns, so that a machine whose speed drifts during the run (this one's moves by a
+third within an hour) weighs on both sides of the ratio alike. An incremental build
 should cost about the same whatever the history: the target is (10M) / (100k) <= 1.3
 (and with `--histories 100000 50000000`, <= 1.5).
 dbt's start-up (parse, connect) is a fixed cost in both and is included, as a user
@@ -39,6 +41,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from retail_platform import dbt_server
@@ -163,31 +166,46 @@ def slowest_nodes(events: list[dict]) -> str:
     return ", ".join(f"{name} {seconds:.2f}" for seconds, name in sorted(times)[::-1][:TOP_NODES])
 
 
-def time_build(db: Path, work: Path) -> tuple[tuple[float, float | None, float], float, str]:
-    """The incremental build, TIMED_TRIES times from a copy of the same warehouse (the
-    batch loaded, not built): the fastest (wall, dbt's own, its reports' seconds); the
-    highest peak RSS; the slowest nodes of the fastest build."""
-    before = db.with_name("before_build.duckdb")
-    shutil.copy(db, before)
-    builds = []
-    for vacuum_minutes in [WITHIN_A_PERIOD] * TIMED_TRIES + [EVERY_BUILD]:
-        shutil.copy(before, db)
-        # Written back now, not during the build: the copy's dirty pages (4 GB at 10M
-        # orders) otherwise compete with it for the disk, which no platform build does.
-        os.sync()
-        wall, own, reports, nodes = dbt_build(db, work, vacuum_minutes)
-        builds.append((wall, own, reports, PEAKS[-1], nodes))
-    before.unlink()
-    peak = max(b[3] for b in builds)
-    vacuumed = builds.pop()
-    walls = ", ".join(f"{b[0]:.2f}" for b in builds)
+@dataclass
+class History:
+    """One history's warehouse, ready for the timed builds: its batch loaded, not built,
+    and a copy of it (`before`) that each timed build starts from."""
+
+    orders: int
+    db: Path
+    work: Path
+    warehouse: DuckDBWarehouse
+    before: Path
+    # (wall, dbt's own, its reports' seconds, peak RSS MiB, slowest nodes) per build
+    builds: list[tuple[float, float | None, float, float, str]] = field(default_factory=list)
+
+
+def time_builds(histories: list[History]) -> None:
+    """The incremental build of each history, TIMED_TRIES times, then once with vacuum,
+    each from the copy of its warehouse. The histories take turns, build by build, so a
+    machine that slows down or speeds up during the run does so for both."""
+    for number, vacuum_minutes in enumerate([WITHIN_A_PERIOD] * TIMED_TRIES + [EVERY_BUILD]):
+        for history in histories if number % 2 == 0 else histories[::-1]:
+            shutil.copy(history.before, history.db)
+            # Written back now, not during the build: the copy's dirty pages (4 GB at 10M
+            # orders) otherwise compete with it for the disk, which no platform build does.
+            os.sync()
+            wall, own, reports, nodes = dbt_build(history.db, history.work, vacuum_minutes)
+            history.builds.append((wall, own, reports, PEAKS[-1], nodes))
+
+
+def fastest_build(history: History) -> tuple[tuple[float, float | None, float], float, str]:
+    """Of a history's timed builds: the fastest (wall, dbt's own, its reports' seconds),
+    the highest peak RSS, the slowest nodes of the fastest build; all printed."""
+    *timed, vacuumed = history.builds
+    walls = ", ".join(f"{b[0]:.2f}" for b in timed)
     print(
-        f"  timed builds (wall s): {walls}; with vacuum (the first build of each hour): "
-        f"{vacuumed[0]:.2f}",
+        f"history {history.orders:>9,} orders: timed builds (wall s): {walls}; with vacuum "
+        f"(the first build of each hour): {vacuumed[0]:.2f}",
         flush=True,
     )
-    wall, own, reports, _, nodes = min(builds)
-    return (wall, own, reports), peak, nodes
+    wall, own, reports, _, nodes = min(timed)
+    return (wall, own, reports), max(b[3] for b in history.builds), nodes
 
 
 def publish_marts(warehouse: DuckDBWarehouse) -> float:
@@ -246,6 +264,37 @@ def warm_dbt(folder: Path) -> Iterator[None]:
         dbt_server.stop(server)
 
 
+def prepare(orders: int, workdir: Path, batch: int) -> History:
+    """A warehouse with `orders` of history, built as the platform builds it, and the
+    timed batch loaded; printed: how long generating and the first build took."""
+    work = workdir / f"history_{orders}"
+    work.mkdir(exist_ok=True)
+    db = work / "warehouse.duckdb"
+    db.unlink(missing_ok=True)
+    warehouse = DuckDBWarehouse(path=str(db))
+    warehouse.setup()
+    generated = load_history(warehouse, orders, batch)
+    first_wall, first_dbt, _, first_nodes = dbt_build(db, work)
+    publish_marts(warehouse)  # the first copies of the marts, as in the flow
+    print(
+        f"history {orders:>9,} orders: generated in {generated:6.1f} s, "
+        f"first (full) dbt build {first_wall:6.1f} s (dbt's own {first_dbt or 0:.1f} s, "
+        f"peak RSS {PEAKS[-1]:,.0f} MiB)",
+        flush=True,
+    )
+    print(f"  slowest nodes (2 threads, overlapping): {first_nodes}", flush=True)
+    warm_up(warehouse, db, work, batch)
+    run_batch(warehouse, sizes=sizes_for(batch), dirty_rate=DIRTY_RATE)
+    ((raw_rows,),) = warehouse.query(
+        "select count(*) from raw.raw_orders where load_label like "
+        "(select regexp_replace(max(load_label), '_c[0-9]+$', '') from raw.raw_orders) || '%'"
+    )
+    print(f"  timed batch: {raw_rows:,} raw order rows (new orders + updates)", flush=True)
+    before = db.with_name("before_build.duckdb")
+    shutil.copy(db, before)
+    return History(orders, db, work, warehouse, before)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--histories", type=int, nargs=2, default=[100_000, 10_000_000])
@@ -258,45 +307,26 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench_transform_") as tmp, warm_dbt(Path(tmp)):
         workdir = args.workdir or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
+        histories = [prepare(orders, workdir, args.batch) for orders in args.histories]
+        time_builds(histories)
         results: dict[int, tuple[float, float | None, float]] = {}
         metadata_seconds: dict[int, float] = {}
         peaks: dict[int, float] = {}
-        for history in args.histories:
-            work = workdir / f"history_{history}"
-            work.mkdir(exist_ok=True)
-            db = work / "warehouse.duckdb"
-            db.unlink(missing_ok=True)
-            warehouse = DuckDBWarehouse(path=str(db))
-            warehouse.setup()
-            generated = load_history(warehouse, history, args.batch)
-            first_wall, first_dbt, _, first_nodes = dbt_build(db, work)
-            publish_marts(warehouse)  # the first copies of the marts, as in the flow
-            print(
-                f"history {history:>9,} orders: generated in {generated:6.1f} s, "
-                f"first (full) dbt build {first_wall:6.1f} s (dbt's own {first_dbt or 0:.1f} s, "
-                f"peak RSS {PEAKS[-1]:,.0f} MiB)",
-                flush=True,
-            )
-            print(f"  slowest nodes (2 threads, overlapping): {first_nodes}", flush=True)
-            warm_up(warehouse, db, work, args.batch)
-            run_batch(warehouse, sizes=sizes_for(args.batch), dirty_rate=DIRTY_RATE)
-            ((raw_rows,),) = warehouse.query(
-                "select count(*) from raw.raw_orders where load_label like "
-                "(select regexp_replace(max(load_label), '_c[0-9]+$', '') from raw.raw_orders) || '%'"
-            )
-            print(f"  timed batch: {raw_rows:,} raw order rows (new orders + updates)", flush=True)
-            results[history], peaks[history], nodes = time_build(db, work)
-            wall, own, reports = results[history]
+        for history in histories:
+            results[history.orders], peaks[history.orders], nodes = fastest_build(history)
+            history.before.unlink()
+            wall, own, reports = results[history.orders]
             print(f"  slowest nodes: {nodes}", flush=True)
             own_text = f"{own:.2f} s" if own is not None else "n/a"
-            publication = publish_marts(warehouse)
-            metadata_seconds[history] = reports + publication
+            # after the last timed build, as after a Dagster build
+            publication = publish_marts(history.warehouse)
+            metadata_seconds[history.orders] = reports + publication
             print(
-                f"history {history:>9,} orders: + {args.batch:,}-order batch, "
+                f"history {history.orders:>9,} orders: + {args.batch:,}-order batch, "
                 f"dbt build {wall:6.2f} s wall (dbt's own: {own_text}); metadata reports "
                 f"{reports:.2f} s of it, "
                 f"publishing the marts {publication:.2f} s; "
-                f"dbt's peak RSS {peaks[history]:,.0f} MiB",
+                f"dbt's peak RSS {peaks[history.orders]:,.0f} MiB",
                 flush=True,
             )
 

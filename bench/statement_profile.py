@@ -21,7 +21,6 @@ batch loaded since (`RETAIL_DUCKDB_PATH=FILE retail-sim generate --orders 10000`
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import statistics
 import subprocess
@@ -32,7 +31,7 @@ from pathlib import Path
 
 import duckdb
 
-from bench.bench_transform import dbt_env
+from bench.bench_transform import dbt_env, log_events
 from retail_platform.assets.dbt import BUILD_ARGS
 from retail_platform.project import dbt_argv
 from retail_platform.settings import duckdb_settings
@@ -49,11 +48,7 @@ def build_statements(db: Path, work: Path) -> dict[str, list[str]]:
     if result.returncode != 0:
         raise SystemExit(f"dbt build failed on {db}:\n{result.stdout[-4000:]}")
     statements: dict[str, list[str]] = defaultdict(list)
-    for line in result.stdout.splitlines():
-        try:
-            event = json.loads(line)
-        except ValueError:
-            continue
+    for event in log_events(result.stdout):
         if event["info"]["name"] != "SQLQuery":
             continue
         node = (event["data"].get("node_info") or {}).get("node_name")
@@ -66,12 +61,8 @@ def build_statements(db: Path, work: Path) -> dict[str, list[str]]:
 def replay(db: Path, statements: dict[str, list[str]], rounds: int) -> dict[str, float]:
     """Median seconds of each node's statements, replayed `rounds` times after one
     warm-up, each time in a transaction rolled back; nan where one fails."""
-    # As the dbt profile (dbt_project/profiles.yml) sets them.
-    settings = {
-        **duckdb_settings(),
-        "preserve_insertion_order": False,
-        "disabled_optimizers": "build_side_probe_side",
-    }
+    # duckdb_settings() and the one setting dbt_project/profiles.yml adds to them
+    settings = {**duckdb_settings(), "disabled_optimizers": "build_side_probe_side"}
     medians = {}
     with duckdb.connect(str(db), config=settings) as con:
         for node, sqls in statements.items():
@@ -82,13 +73,12 @@ def replay(db: Path, statements: dict[str, list[str]], rounds: int) -> dict[str,
                 try:
                     for sql in sqls:
                         con.execute(sql).fetchall()
+                    seconds.append(time.perf_counter() - started)
                 except duckdb.Error:
                     seconds = [float("nan")]
                     break
                 finally:
-                    elapsed = time.perf_counter() - started
                     con.execute("rollback")
-                seconds.append(elapsed)
             medians[node] = statistics.median(seconds[1:] or seconds)
     return medians
 

@@ -139,8 +139,38 @@ def test_incremental_builds_equal_a_full_refresh(warehouse: DuckDBWarehouse, dbt
     assert re.search(r"parsed\.order_id = any\(\[[\d, ]+\]\) and not \(\(", classified)
     lines = (compiled / "staging" / "base" / "base_order_lines.sql").read_text()
     assert re.search(r"items\.order_id >= \d+\s+union all", lines)
+    assert took_in_by_changes(dbt_work)
 
     assert_same(incremental, full_refresh_of(db, dbt_work))
+
+
+def took_in_by_changes(work: Path) -> bool:
+    """Whether the latest build of int_daily_sales took its input in by changes, not by
+    whole days (the model's header)."""
+    compiled = work / "target" / "compiled" / "retail" / "models" / "intermediate"
+    sales = (compiled / "int_daily_sales.sql").read_text()
+    by_changes = "right join changes" in sales
+    assert by_changes != ('"base_order_lines"' in sales), "one way or the other"
+    return by_changes
+
+
+def test_daily_sales_left_out_of_a_build_catch_up_by_whole_days(
+    warehouse: DuckDBWarehouse, dbt_work: Path
+):
+    # int_daily_sales takes in what base_orders_classified re-judged as changes only
+    # when it took in the run before: left out of one build, the next recomputes the
+    # days touched since, and the one after goes back to changes.
+    db = warehouse.file
+    ways = []
+    for selection in ([], ["--exclude", "int_daily_sales+"], [], []):
+        run_batch(
+            warehouse, sizes=BatchSizes(customers=150, products=15, orders=800), dirty_rate=0.08
+        )
+        dbt_build(db, dbt_work, *selection)
+        if not selection:
+            ways.append(took_in_by_changes(dbt_work))
+    assert ways == [False, False, True]  # first build; catching up; in step again
+    assert_same(snapshot(db), full_refresh_of(db, dbt_work))
 
 
 def test_a_build_without_new_raw_rows_changes_nothing(warehouse: DuckDBWarehouse, dbt_work: Path):
@@ -272,6 +302,7 @@ def test_late_out_of_order_loads_and_late_references(warehouse: DuckDBWarehouse,
     assert dict((r[0], r[4]) for r in incremental["staging.stg_customers"])[1] == "Paris"
     fact_days = {(r[0].isoformat(), r[1]) for r in incremental["marts.fact_daily_sales"]}
     assert ("2026-03-01", 10) not in fact_days  # order 101 cancelled, order 100 moved away
+    assert took_in_by_changes(dbt_work)
     assert_same(incremental, full_refresh_of(db, dbt_work))
 
 

@@ -2,6 +2,9 @@
     The body of base_<entity>_classified: every parsed row of one entity with the reason
     it is set aside (`reason`, null = clean) and whether it is its id's latest clean
     version (`is_latest_version`: greatest updated_at; a quarantined row never counts).
+    Each row also says whether it was that version before the run that wrote it
+    (`was_latest_version`) and the model's newest stamp before that run (`_since`):
+    what a downstream model needs to take in a change of latest version as a change.
 
     The reasons, the first that applies (docs/data_contract.md): the parse's own
     (`malformed_json`, `missing_id`); `duplicate` (a payload seen before: only its first
@@ -182,10 +185,11 @@ versions as (
 
 earlier as (
 
-    -- this model's rows of the ids in scope: the verdicts they were given, and the
-    -- text kept for those set aside (static filters on the id, as in `versions`)
+    -- this model's rows of the ids in scope: the verdicts they were given, whether
+    -- each was its id's latest clean version, and the text kept for those set aside
+    -- (static filters on the id, as in `versions`)
     {{ union_of_parts(
-        'select row_key, ' ~ verdict_columns | join(', ') ~ ', payload_text from ' ~ this
+        'select row_key, ' ~ verdict_columns | join(', ') ~ ', is_latest_version, payload_text from ' ~ this
         ~ ' where ' ~ id_column ~ ' in (select ' ~ id_column ~ ' from scope_ids)',
         scope_parts | map('replace', '__id__', id_column) | list,
     ) }}
@@ -369,10 +373,25 @@ final as (
         judged.{{ waits_for }},
         {%- endif %}
         (judged.reason is null and judged.version_rank = 1) as is_latest_version,
+        {#- What a downstream model needs to take in a change of latest version as a
+            change (int_daily_sales): whether the row was its id's latest clean version
+            before this run, and this model's newest stamp before this run (null: a
+            first build, which knows no earlier state). #}
+        {%- if is_incremental() %}
+        coalesce(earlier.is_latest_version, false) as was_latest_version,
+        {{ newest_stamp() }} as _since,
+        {%- else %}
+        false as was_latest_version,
+        cast(null as {{ timestamp_type() }}) as _since,
+        {%- endif %}
         {{ run_stamp() }} as _stamp
     from ranked as judged
     left join set_aside_text
         on judged.row_key = set_aside_text.row_key
+    {%- if is_incremental() %}
+    left join earlier
+        on judged.row_key = earlier.row_key
+    {%- endif %}
 
 )
 

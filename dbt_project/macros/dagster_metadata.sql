@@ -109,10 +109,11 @@
 {% endmacro %}
 
 {#- What report_daily_figures reads over the whole history, kept by int_daily_sales as
-    running totals (macros/running_totals.sql): days never split (the model deletes
-    and writes whole days), so a count of distinct days adds up too. -#}
+    running totals (macros/running_totals.sql), each taken over whole days before and
+    after a build, so a count of distinct days adds up too. A day counts while one of
+    its rows has orders (a row with none is on its way out: models/intermediate). -#}
 {% macro daily_figures() -%}
-    {{ return({'days': 'count(distinct order_date)', 'revenue': 'sum(revenue)'}) }}
+    {{ return({'days': 'count(distinct case when order_count > 0 then order_date end)', 'revenue': 'sum(revenue)'}) }}
 {%- endmacro %}
 
 {#

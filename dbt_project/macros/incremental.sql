@@ -32,14 +32,19 @@
     - base_*_classified replace every version of each id that has new rows
       (macros/classify_versions.sql says why the whole id): by id on DuckDB, by
       row_key (the Primary Key) on StarRocks;
-    - base_order_lines and int_daily_sales delete the orders / days the new input
-      touches (`delete_changed()`, a pre-hook) and insert them recomputed, so a line or
-      a day that no longer exists goes;
+    - base_order_lines deletes the orders the new input touches (`delete_changed()`, a
+      pre-hook) and inserts them recomputed, so a line that no longer exists goes;
+    - int_daily_sales adds to the (day, product) pairs the change of each order whose
+      latest version changed (`was_latest_version`, when it is `in_step_with()` its
+      input), or else deletes and recomputes the days touched, as base_order_lines
+      does the orders (models/intermediate/int_daily_sales.sql);
     - dim_customers and dim_products upsert, by id, the latest version of each id
       their base_*_classified re-judged (an id never leaves staging once clean).
     Writing is each adapter's default incremental strategy: dbt-duckdb deletes the rows
     of the model's `unique_key` (when it has one) then inserts; dbt-starrocks inserts,
-    which into a Primary Key table is an upsert. On DuckDB the models that are looked
+    which into a Primary Key table is an upsert. int_daily_sales, keyed by two
+    columns, deletes on DuckDB by `replace_by_key` (below), which prunes by the keys'
+    values as constants. On DuckDB the models that are looked
     up by order or day write their rows in that key's order (`write_order()`), and the
     parsed models keep load order: what a batch touches is mostly recent, so a lookup
     of its keys reads the row groups at the end of the table, not the whole history.
@@ -223,24 +228,89 @@
     {%- endfor %}
 {%- endmacro %}
 
+{#- The rows of this model whose `column` the new rows of `input` touch: disjoint
+    conditions, one per static part (`parts`, when the caller has them). -#}
+{% macro changed_rows(input, column, parts=none) -%}
+    {%- set keys = changed(input, column) -%}
+    {%- set conditions = [] -%}
+    {%- for part in (static_key_parts(column, keys) if parts is none else parts) or [none] -%}
+        {%- do conditions.append(column ~ ' in (' ~ keys ~ ')' ~ (' and ' ~ part if part else '')) -%}
+    {%- endfor -%}
+    {{ return(conditions) }}
+{%- endmacro %}
+
 {#- Pre-hook: on an incremental run, delete this model's rows of what its new input
     touches, so the model inserts them whole again. StarRocks takes DELETE ... WHERE
-    col IN (subquery) on Primary Key tables only: these models are ones. `figures`:
-    the running totals the model keeps of its rows, less the rows deleted
-    (macros/running_totals.sql). -#}
-{% macro delete_changed(input, column, figures=none) -%}
+    col IN (subquery) on Primary Key tables only: these models are ones. -#}
+{% macro delete_changed(input, column) -%}
     {%- if is_incremental() -%}
-        {%- set keys = changed(input, column) -%}
-        {%- set parts = static_key_parts(column, keys) -%}
-        {%- if figures -%}
-            {%- set deleted = [] -%}
-            {%- for part in parts or [none] -%}
-                {%- do deleted.append(column ~ ' in (' ~ keys ~ ')' ~ (' and ' ~ part if part else '')) -%}
-            {%- endfor -%}
-            {%- do note_replaced(figures, deleted) -%}
-        {%- endif %}
-        {{ adapter.dispatch('delete_where', 'retail')(this, column ~ ' in (' ~ keys ~ ')', parts) }}
+        {%- set keys = changed(input, column) %}
+        {{ adapter.dispatch('delete_where', 'retail')(this, column ~ ' in (' ~ keys ~ ')', static_key_parts(column, keys)) }}
     {%- endif -%}
+{%- endmacro %}
+
+{#- Pre-hook: the running totals (macros/running_totals.sql) of this model's rows whose
+    `column` the new rows of `input` touch, before the run rewrites some of them. -#}
+{% macro note_changed(input, column, figures) -%}
+    {%- if is_incremental() -%}
+        {%- do note_replaced(figures, changed_rows(input, column)) -%}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- Whether this model can take in the rows `input` (a base_*_classified model) stamped
+    after this model's newest stamp as changes (int_daily_sales): when each was
+    written by a run of `input` that followed this model's newest stamp (`_since`,
+    macros/classify_versions.sql), their `was_latest_version` says what this model
+    holds. Not after a run of `input` this model did not follow (it failed, was left
+    out, or wrote nothing), nor after a first build of `input`. Asked once per run, so
+    the hooks get the model's answer; false when compiling without a warehouse. -#}
+{% macro in_step_with(input) -%}
+    {%- if not is_incremental() or offline_compile() or not execute -%}
+        {{ return(false) }}
+    {%- endif -%}
+    {%- set asked = model.setdefault('in_step', {}) -%}
+    {%- if input | string not in asked -%}
+        {%- set strays = run_query(
+            'select count(*) from ' ~ input ~ ' where ' ~ stamped_after_this()
+            ~ ' and (_since is null or _since <> ' ~ newest_stamp() ~ ')'
+        ).columns[0].values() -%}
+        {%- do asked.update({input | string: strays | length == 1 and strays[0] == 0}) -%}
+    {%- endif -%}
+    {{ return(asked[input | string]) }}
+{%- endmacro %}
+
+{#- Pre-hook: delete the rows whose `column` is 0 that an earlier run wrote (a key
+    whose figures all went, int_daily_sales); not the newest run's, whose stamp is
+    what this model has taken in (macros/incremental.sql). -#}
+{% macro delete_zero_rows(column) -%}
+    {%- if is_incremental() %}
+    delete from {{ this }} where {{ column }} = 0 and {{ '_stamp < ' ~ newest_stamp() }}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The incremental strategy of models written by key (`unique_key`): on DuckDB,
+    `replace_by_key`; elsewhere the adapter's default (StarRocks: an insert into a
+    Primary Key table, an upsert). -#}
+{% macro write_by_key() -%}
+    {{ return('replace_by_key' if target.type == 'duckdb' else 'default') }}
+{%- endmacro %}
+
+{#- DuckDB: delete the rows of the keys the new rows hold, then insert the new rows,
+    as dbt-duckdb's delete+insert does, but with the first key's values as static
+    filters too (static_key_parts): its join reads the whole table, since a batch's
+    keys span from its oldest to its newest. -#}
+{% macro get_incremental_replace_by_key_sql(arg_dict) -%}
+    {%- set keys = [arg_dict.unique_key] if arg_dict.unique_key is string else arg_dict.unique_key -%}
+    {%- set source = arg_dict.temp_relation -%}
+    {%- set columns = get_quoted_csv(arg_dict.dest_columns | map(attribute='name')) -%}
+    {%- set key_list = keys | join(', ') -%}
+    {{ adapter.dispatch('delete_where', 'retail')(
+        arg_dict.target_relation,
+        '(' ~ key_list ~ ') in (select ' ~ key_list ~ ' from ' ~ source ~ ')',
+        static_key_parts(keys[0], 'select ' ~ keys[0] ~ ' from ' ~ source),
+    ) }};
+    insert into {{ arg_dict.target_relation }} ({{ columns }})
+    select {{ columns }} from {{ source }}
 {%- endmacro %}
 
 {#- Delete the rows of `relation` where `condition` and one of `parts` (disjoint static

@@ -125,15 +125,19 @@
 {%- endmacro %}
 
 {#- Post-hook: this model's totals after this run (see above): the old totals, less
-    what this run replaced, plus what it wrote, where that chain holds; else counted. -#}
-{% macro keep_running_totals(figures) -%}
+    what this run replaced, plus what it wrote, where that chain holds; else counted.
+    `over`: the rows, after the run, that stand for those noted as replaced, where the
+    run rewrote only some of them (int_daily_sales: the days it touched, of which it
+    may write only some products; conditions, as figure_rows takes); by default the
+    rows this run wrote. -#}
+{% macro keep_running_totals(figures, over=none) -%}
     {%- if reports_wanted() -%}
         {%- set relation = report_totals_relation() -%}
         {%- set kept = [] -%}
         {%- if is_incremental() -%}
             {%- set chained -%}
                 with written as (
-                    {{ figure_rows(figures, 'written', 'null', '_stamp = ' ~ run_stamp()) }}
+                    {{ figure_rows(figures, 'written', 'null', over or '_stamp = ' ~ run_stamp()) }}
                 )
                 select pending.figure, old.value - pending.value + written.value
                 from {{ relation }} as pending

@@ -7,3 +7,5 @@
 
 select order_date, product_id, order_count, units_sold, revenue
 from {{ ref('int_daily_sales') }}
+-- a (day, product) whose orders all went, until int_daily_sales deletes its row
+where order_count > 0

@@ -38,8 +38,13 @@
     model's own rows instead of in the history of another. It is kept with the version
     and counts as part of its verdict: when a version is judged again and waits for
     another reference now, it is written again.
+
+    `lookup_columns`: more columns to keep, SQL expressions over the judged row
+    (`judged.reason`, `judged.<column>`) with their names, for `rejudge_when` to search
+    instead of `reason` (an order's customer while it waits for that customer): null
+    for almost every row, such a column is cheap to scan, where `reason` is a string.
 -#}
-{% macro classify_versions(parsed_model, id_column, columns, rejudged=[], rejudge_when=none, waits_for=none) %}
+{% macro classify_versions(parsed_model, id_column, columns, rejudged=[], rejudge_when=none, waits_for=none, lookup_columns=[]) %}
 {#- The parsed model is read where it is used, never through a CTE: a CTE used twice is
     materialized whole by DuckDB (the whole history in a first build), where a direct
     read scans only the row groups the filters and joins select. `versions` is such a
@@ -62,30 +67,28 @@
     {%- for column in columns %}, {{ column }}{% endfor %}
 {%- endset -%}
 {#- Re-judging by reference (incremental, `rejudged`): the ids whose verdict changes
-    are found first, by a query of their own, and written into the model's SQL as
+    are found first, by queries of their own, and written into the model's SQL as
     constants, with the new rows' ids (macros/incremental.sql, static_key_parts): the
     lookups of the ids in scope then read only the row groups that hold them, where a
     lookup by subquery reads every row group between its oldest id and its newest,
     which the few old orders a late customer clears stretch over the whole history.
-    The re-judged ids are one more part of the scope (`scope_parts`), read by a
-    select of its own, as the new ids' parts are. Compiled without a warehouse, they
-    stay subqueries. -#}
+    First the ids with a version waiting for a reference that arrived (`rejudged_ids`);
+    then, only if there are any, their set-aside versions judged again, by those ids
+    as constants. The re-judged ids are one more part of the scope (`scope_parts`),
+    read by a select of its own, as the new ids' parts are. Compiled without a
+    warehouse, they stay subqueries. -#}
 {%- set rejudged_ids_cte -%}
 rejudged_ids as (
 
-    -- the ids with a version set aside for a reason that can change now: naming a
-    -- reference that has a clean version stamped since this model's last run
-    -- (`rejudge_when`: one condition per kind of reference, over this model's id and
-    -- reference columns; a clean id never becomes unclean, so the others keep
-    -- theirs). Narrow reads: the set-aside versions are many and spread over every
-    -- row group, so reading their other columns for all of them reads most of the
-    -- table; `set_aside` reads them for these ids only. A union, not an OR: see
-    -- `versions`.
+    -- the ids with a version waiting for a reference that has a clean version
+    -- stamped since this model's last run (`rejudge_when`: one condition per kind of
+    -- reference, over the columns that name what a version waits for, null unless it
+    -- does; a clean id never becomes unclean, so the others keep their verdicts).
+    -- Narrow reads: the set-aside versions are many and spread over every row group,
+    -- so reading their other columns for all of them reads most of the table;
+    -- `set_aside` reads them for these ids only. A union, not an OR: see `versions`.
     {%- for condition in rejudge_when or [] %}
-    select {{ id_column }} from {{ this }}
-    where reason is not null  -- implied by the next line, but a static filter: see versions
-        and reason in {{ rejudged_list }}
-        and {{ condition }}
+    select {{ id_column }} from {{ this }} where {{ condition }}
     {{ 'union all' if not loop.last }}
     {%- endfor %}
 
@@ -102,9 +105,14 @@ rejudged_ids as (
     {%- if rejudged -%}
         {%- set new_parts = static_key_parts('__id__', new_ids) -%}
         {%- set found = run_query(
-            'with ' ~ rejudged_ids_cte ~ ', ' ~ rejudge_ctes(none, id_column, column_names, rejudged_list, verdict_columns, waits_for, content_rules)
-            ~ ' select distinct ' ~ id_column ~ ' from verdict_changed'
+            'with ' ~ rejudged_ids_cte ~ ' select distinct ' ~ id_column ~ ' from rejudged_ids'
         ).columns[0].values() | list -%}
+        {%- if found and found | select('number') | list | length == found | length -%}
+            {%- set found = run_query(
+                'with ' ~ rejudge_ctes(found | sort | map('string') | list, id_column, column_names, rejudged_list, verdict_columns, waits_for, content_rules)
+                ~ ' select distinct ' ~ id_column ~ ' from verdict_changed'
+            ).columns[0].values() | list -%}
+        {%- endif -%}
         {%- if found | select('number') | list | length == found | length -%}
             {%- set changed_ids = found | sort | map('string') | list -%}
             {%- if new_parts and changed_ids -%}
@@ -372,6 +380,9 @@ final as (
         {%- if waits_for %}
         judged.{{ waits_for }},
         {%- endif %}
+        {%- for expression in lookup_columns %}
+        {{ expression }},
+        {%- endfor %}
         (judged.reason is null and judged.version_rank = 1) as is_latest_version,
         {#- What a downstream model needs to take in a change of latest version as a
             change (int_daily_sales): whether the row was its id's latest clean version

@@ -4,10 +4,11 @@
 -- below: all its items have a positive quantity, and its customer and every item's
 -- product have a clean version (base_*_classified: the ids stg_customers/stg_products
 -- hold). The reference rules depend on customers and products that may arrive later,
--- so a version set aside by them is judged again when the reference arrives: its
--- customer_id, or for an unknown product the first product it waits for
--- (missing_product_id, kept with the version: the items' product_id column is the
--- whole history's).
+-- so a version set aside by them is judged again when the reference arrives: the
+-- customer or, for an unknown product, the first product it waits for
+-- (missing_customer_id, missing_product_id, kept with the version: null unless it
+-- waits, they are cheap to search, where the customer_id column of every version and
+-- the items' product_id column are the whole history's).
 
 -- Keeps the row counts of its stg_ and quarantine_ views (macros/running_totals.sql).
 {{ config(post_hook="{{ keep_running_totals(classified_figures()) }}") }}
@@ -17,12 +18,15 @@
     ['customer_id', 'status', 'order_ts', 'cast(order_ts as date) as order_date'],
     rejudged=['unknown_customer', 'unknown_product'],
     rejudge_when=[
-        "customer_id in (select customer_id from " ~ ref('base_customers_classified')
+        "missing_customer_id in (select customer_id from " ~ ref('base_customers_classified')
         ~ " where is_latest_version and " ~ stamped_after_this() ~ ")",
         "missing_product_id in (select product_id from " ~ ref('base_products_classified')
         ~ " where is_latest_version and " ~ stamped_after_this() ~ ")",
     ] if is_incremental() else none,
     waits_for='missing_product_id',
+    lookup_columns=[
+        "case when judged.reason = 'unknown_customer' then judged.customer_id end as missing_customer_id",
+    ],
 ) %}
     select
         {{ versions }}.row_key,
@@ -69,7 +73,13 @@
     ) as item_checks
         on {{ versions }}.row_key = item_checks.row_key
     left join (
-        select customer_id from {{ ref('base_customers_classified') }} where is_latest_version
+        select customer_id from {{ ref('base_customers_classified') }}
+        where is_latest_version
+        {%- if is_incremental() %}
+            -- these versions' customers only: a hash table of the batch's, not of
+            -- every customer (the IN-subquery's side is the one hashed)
+            and customer_id in (select customer_id from {{ versions }})
+        {%- endif %}
     ) as clean_customers
         on {{ versions }}.customer_id = clean_customers.customer_id
 {% endcall %}

@@ -188,14 +188,20 @@
     whole), so they are two parts, disjoint, each read by a select of its own
     (`union_of_parts`). A list of conditions over `column`: one, `1 = 0`, when there
     are no keys; none for other types than numbers and dates, and when compiling
-    without a warehouse. -#}
+    without a warehouse. The keys are asked once per node (a model's SQL and its hooks
+    ask for the same ones: int_daily_sales four times), as newest_stamp() is. -#}
 {% macro static_key_parts(column, keys, few=256) -%}
     {%- if not execute or offline_compile() -%}
         {{ return([]) }}
     {%- endif -%}
-    {%- set smallest = run_query(
-        'select * from (' ~ keys ~ ') as k order by 1 limit ' ~ (few + 1)
-    ).columns[0].values() | reject('none') | list -%}
+    {%- set asked = model.setdefault('smallest_keys', {}) -%}
+    {%- set question = keys ~ ' limit ' ~ (few + 1) -%}
+    {%- if question not in asked -%}
+        {%- do asked.update({question: run_query(
+            'select * from (' ~ keys ~ ') as k order by 1 limit ' ~ (few + 1)
+        ).columns[0].values() | reject('none') | list}) -%}
+    {%- endif -%}
+    {%- set smallest = asked[question] -%}
     {%- set literals = [] -%}
     {%- for key in smallest -%}
         {%- if key is number -%}

@@ -36,6 +36,7 @@
 {%- set days = changed(orders, 'order_date') if is_incremental() else none %}
 
 {%- if in_step_with(orders) %}
+{%- set flipped = 'from ' ~ orders ~ ' where ' ~ stamped_after_this() ~ ' and is_latest_version <> was_latest_version' %}
 
 with
 
@@ -44,9 +45,7 @@ versions as (
     -- the versions re-judged since this model's newest stamp that became or stopped
     -- being their order's latest clean version (one that stays it counts the same)
     select row_key, order_id, order_date, status, is_latest_version
-    from {{ orders }}
-    where {{ stamped_after_this() }}
-        and is_latest_version <> was_latest_version
+    {{ flipped }}
 
 ),
 
@@ -69,11 +68,7 @@ signed_items as (
     where versions.status <> 'cancelled'
         and items.order_id in (select order_id from versions)
     {%- endset %}
-    {%- set flipped %}
-    select order_id from {{ orders }}
-    where {{ stamped_after_this() }} and is_latest_version <> was_latest_version
-    {%- endset %}
-    {{ union_of_parts(items, static_key_parts('items.order_id', flipped)) }}
+    {{ union_of_parts(items, static_key_parts('items.order_id', 'select order_id ' ~ flipped)) }}
 
 ),
 

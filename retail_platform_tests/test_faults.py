@@ -169,18 +169,68 @@ def test_key_checks_look_at_the_keys_of_the_latest_build(warehouse, instance, db
         )
 
     def check_order_lines() -> str:
-        env = {**os.environ, **warehouse.dbt_env()}
-        subprocess.run(
-            dbt_argv("test", dbt_work, "--select", "stg_order_items"),
-            env=env, capture_output=True, text=True, timeout=600,
-        )  # fmt: skip
-        results = json.loads((dbt_work / "target" / "run_results.json").read_text())["results"]
-        (status,) = [
-            r["status"] for r in results if "primary_key_stg_order_items" in r["unique_id"]
-        ]
-        return status
+        return check_status(warehouse, dbt_work, "stg_order_items", "primary_key_stg_order_items")
 
     duplicate_a_line(untouched)
     assert check_order_lines() == "pass"  # not a key of the latest build
     duplicate_a_line(touched)
     assert check_order_lines() == "fail"
+
+
+def check_status(warehouse, dbt_work, select: str, check: str) -> str:
+    """`dbt test --select select` (models, space-separated): the status of the one check
+    whose id holds `check` (a check runs only when all the models it reads are selected)."""
+    import json
+    import os
+    import subprocess
+
+    from retail_platform.project import dbt_argv
+
+    env = {**os.environ, **warehouse.dbt_env()}
+    subprocess.run(
+        dbt_argv("test", dbt_work, "--select", *select.split()),
+        env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    results = json.loads((dbt_work / "target" / "run_results.json").read_text())["results"]
+    (status,) = [r["status"] for r in results if check in r["unique_id"]]
+    return status
+
+
+def test_an_item_whose_order_is_gone_fails_its_relationships_check(warehouse, instance, dbt_work):
+    """The relationships check looks up only the orders the batch's items refer to
+    (macros/batch_scope.sql), by the same two static parts as the items (over 256 keys:
+    a range of the recent ones, the older ones as constants): it finds every one of them
+    (no false failure), and an order gone from stg_orders fails it, in either part."""
+    from retail_platform_tests.test_marts import run_dbt, run_simulator
+
+    run_simulator(warehouse, instance, customers=30, products=5, orders=300, dirty_rate=0.0)
+    run_dbt(warehouse, instance)
+    # updates of the first batch's orders (the constants) and 300 new ones (the range)
+    run_simulator(warehouse, instance, customers=30, products=5, orders=300, dirty_rate=0.0)
+    run_dbt(warehouse, instance)
+    ((oldest, newest, keys),) = warehouse.query(
+        "select min(order_id), max(order_id), count(*) from staging.base_order_lines "
+        "where _stamp = (select max(_stamp) from staging.base_order_lines)"
+    )
+    assert keys > 256
+
+    def check() -> str:
+        return check_status(
+            warehouse, dbt_work, "stg_order_items stg_orders", "relationships_stg_order_items_order_id"
+        )
+
+    assert check() == "pass"
+    for order_id in (oldest, newest):
+        latest = "order_id = ? and is_latest_version"
+        ((row_key,),) = warehouse.query(
+            f"select row_key from staging.base_orders_classified where {latest}", [order_id]
+        )
+        warehouse.query(
+            "update staging.base_orders_classified set is_latest_version = false "
+            "where row_key = ?", [row_key]
+        )  # fmt: skip
+        assert check() == "fail", order_id
+        warehouse.query(
+            "update staging.base_orders_classified set is_latest_version = true "
+            "where row_key = ?", [row_key]
+        )  # fmt: skip

@@ -24,27 +24,12 @@
     {%- if where -%}
         {%- do conditions.append(where) -%}
     {%- endif -%}
-    {#- The batch_scope of the model this test is attached to (one macro: a test's
-        context at parse time does not see the project's other macros). -#}
-    {%- set tested = graph.nodes.get(model.attached_node) if execute and model.attached_node else none -%}
-    {%- set scope = tested.config.meta.get('batch_scope') if tested else none -%}
-    {#- A model upserted by its unique_key (the dimensions) stamps its own rows: by
-        default, the keys its own newest run wrote (as retail_platform/snapshots.py). -#}
-    {%- if tested and not scope and tested.config.materialized == 'incremental' and tested.config.unique_key is string -%}
-        {%- set scope = {'stamped_by': tested.name, 'key': tested.config.unique_key} -%}
-    {%- endif -%}
+    {#- Only when the test runs: a test's context at parse time does not see the
+        project's other macros. -#}
+    {%- set scope = tested_batch_scope() if execute else none -%}
     {%- if scope -%}
-        {%- set stamped = graph.nodes['model.' ~ project_name ~ '.' ~ scope.stamped_by] -%}
-        {%- set source = api.Relation.create(
-            database=stamped.database, schema=stamped.schema, identifier=stamped.alias
-        ) -%}
-        {%- set touched = 'select ' ~ scope.key ~ ' from ' ~ source
-            ~ ' where _stamp = (select max(_stamp) from ' ~ source ~ ')' -%}
-        {%- do conditions.append(scope.key ~ ' in (' ~ touched ~ ')') -%}
-        {#- `recent_keys: true`: a batch's keys are mostly a recent range (orders, days);
-            the same keys then also in a form the warehouse prunes by its min/max
-            statistics (macros/incremental.sql, static_key_parts: one query more). -#}
-        {%- set parts = static_key_parts(scope.key, touched) if scope.get('recent_keys') else [] -%}
+        {%- do conditions.append(scope.key ~ ' in (' ~ scope.touched ~ ')') -%}
+        {%- set parts = scope.parts -%}
     {%- endif -%}
     {%- if conditions -%}
         {%- set narrowed = 'select * from ' ~ relation ~ ' where ' ~ conditions | join(' and ') -%}
@@ -53,12 +38,50 @@
     {%- do return(relation) -%}
 {%- endmacro %}
 
+{#- The batch scope of the model the running test is attached to, or none:
+      key      the column that identifies what the newest run touched
+      touched  a query of those keys: the rows of `stamped_by` with its newest stamp,
+               a constant (asked once per test), which the warehouse prunes by its
+               min/max statistics, where `max(_stamp)` in a subquery would read the
+               stamp column of the whole history, once per part
+      parts    `recent_keys: true`: a batch's keys are mostly a recent range (orders,
+               days); the same keys then also in a form the warehouse prunes by
+               (macros/incremental.sql, static_key_parts: one query more); else none -#}
+{% macro tested_batch_scope() -%}
+    {%- set tested = graph.nodes.get(model.attached_node) if model.attached_node else none -%}
+    {%- set scope = tested.config.meta.get('batch_scope') if tested else none -%}
+    {#- A model upserted by its unique_key (the dimensions) stamps its own rows: by
+        default, the keys its own newest run wrote (as retail_platform/snapshots.py). -#}
+    {%- if tested and not scope and tested.config.materialized == 'incremental' and tested.config.unique_key is string -%}
+        {%- set scope = {'stamped_by': tested.name, 'key': tested.config.unique_key} -%}
+    {%- endif -%}
+    {%- if not scope -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set stamped = graph.nodes['model.' ~ project_name ~ '.' ~ scope.stamped_by] -%}
+    {%- set source = api.Relation.create(
+        database=stamped.database, schema=stamped.schema, identifier=stamped.alias
+    ) -%}
+    {%- set touched = 'select ' ~ scope.key ~ ' from ' ~ source ~ ' where _stamp = ' ~ newest_stamp(source) -%}
+    {{ return({
+        'key': scope.key,
+        'touched': touched,
+        'parts': static_key_parts(scope.key, touched) if scope.get('recent_keys') else [],
+    }) }}
+{%- endmacro %}
+
 {#
     dbt's relationships test, with the parent narrowed to the values the (batch-scoped)
     child holds: the same answer, without building a hash table of every parent key
-    (10M orders, a second of every batch) to look up a batch's few thousand.
+    (10M orders, a second of every batch) to look up a batch's few thousand. Where the
+    child's column is its batch scope's recent key (an order's items -> its order), the
+    parent is narrowed by that key's static parts too (the same keys: no query more),
+    or it would read the column of every parent row within the batch's min and max.
 #}
 {% macro default__test_relationships(model, column_name, to, field) %}
+
+{%- set scope = tested_batch_scope() if execute else none -%}
+{%- set parts = static_key_parts(field, scope.touched) if scope and scope.parts and scope.key == column_name else [] -%}
 
 with child as (
     select {{ column_name }} as from_field
@@ -67,9 +90,7 @@ with child as (
 ),
 
 parent as (
-    select {{ field }} as to_field
-    from {{ to }}
-    where {{ field }} in (select from_field from child)
+    {{- union_of_parts('select ' ~ field ~ ' as to_field from ' ~ to ~ ' where ' ~ field ~ ' in (select from_field from child)', parts) | indent(4) }}
 )
 
 select

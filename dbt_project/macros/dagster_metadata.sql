@@ -78,13 +78,23 @@
 {% macro report_daily_figures(order_items) %}
     {%- if reports_wanted() -%}
         {%- set started = modules.datetime.datetime.now() -%}
-        {%- set newest = run_query(
-            'select order_date, sum(revenue), sum(units_sold), '
+        {#- The newest day first, then the two newest days from a week before it on, a
+            range the warehouse prunes by (the days of the whole history otherwise);
+            from the whole history only when that week holds fewer than two. -#}
+        {%- set newest_day = run_query('select max(order_date) from ' ~ this).columns[0].values()[0] -%}
+        {%- set newest_days = 'select order_date, sum(revenue), sum(units_sold), '
             ~ running_total_sql('int_daily_sales', 'days') ~ ', ' ~ running_total_sql('int_daily_sales', 'revenue')
             ~ ' from ' ~ this
-            ~ ' where order_date in (select distinct order_date from ' ~ this ~ ' order by order_date desc limit 2)'
-            ~ ' group by order_date order by order_date desc'
-        ).rows -%}
+            ~ ' where order_date in (select distinct order_date from ' ~ this ~ '{within} order by order_date desc limit 2)'
+            ~ ' group by order_date order by order_date desc' -%}
+        {%- set newest = [] -%}
+        {%- if newest_day is not none and newest_day.isoformat is defined -%}
+            {%- set since = (newest_day - modules.datetime.timedelta(days=7)).isoformat() -%}
+            {%- set newest = run_query(newest_days.replace('{within}', " where order_date >= cast('" ~ since ~ "' as date)")).rows -%}
+        {%- endif -%}
+        {%- if newest | length < 2 -%}
+            {%- set newest = run_query(newest_days.replace('{within}', '')).rows -%}
+        {%- endif -%}
         {%- set totals = [newest[0][3], newest[0][4]] if newest else [0, 0] -%}
         {%- if none in totals -%}
             {%- set totals = [running_total('int_daily_sales', 'days'), running_total('int_daily_sales', 'revenue')] -%}

@@ -75,8 +75,10 @@
     _stamp > {{ newest_stamp() }}
 {%- endmacro %}
 
-{% macro newest_stamp() -%}
-    {%- set lookup = 'select max(_stamp) from ' ~ this -%}
+{#- The newest `_stamp` of `relation` (by default this model's), as a literal. -#}
+{% macro newest_stamp(relation=none) -%}
+    {%- set relation = relation or this -%}
+    {%- set lookup = 'select max(_stamp) from ' ~ relation -%}
     {%- set epoch = stamp_literal('1970-01-01 00:00:00') -%}
     {%- if offline_compile() -%}
         coalesce(({{ lookup }}), {{ epoch }})
@@ -85,11 +87,11 @@
             a dozen times and each answer scans the stamp column. So a post-hook gets
             the newest stamp from before the model wrote. -#}
         {%- set asked = model.setdefault('newest_stamps', {}) -%}
-        {%- if this | string not in asked -%}
+        {%- if relation | string not in asked -%}
             {%- set values = run_query(lookup).columns[0].values() if execute else [] -%}
-            {%- do asked.update({this | string: values[0] if values else none}) -%}
+            {%- do asked.update({relation | string: values[0] if values else none}) -%}
         {%- endif -%}
-        {%- set newest = asked[this | string] -%}
+        {%- set newest = asked[relation | string] -%}
         {{ stamp_literal(newest) if newest is not none else epoch }}
     {%- endif -%}
 {%- endmacro %}

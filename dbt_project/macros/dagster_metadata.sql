@@ -127,10 +127,11 @@
 {%- endmacro %}
 
 {#
-    A dimension's pre-hook: of the rows this build upserts (the `staging` rows of the
-    keys `stamped` re-judged since the dimension's newest stamp), how many are new and
-    how many change a row it holds. Read before the upsert, over those keys only. A
-    first build (or --full-refresh) has no rows before it: every row is new.
+    A dimension's pre-hook: of the rows this build upserts (the latest versions of the
+    keys `stamped` re-judged since the dimension's newest stamp, as `staging` holds
+    them: macros/incremental.sql), how many are new and how many change a row it holds.
+    Read before the upsert, over those keys only. A first build (or --full-refresh)
+    has no rows before it: every row is new.
 #}
 {% macro report_dimension_changes(staging, stamped, key) %}
     {%- if reports_wanted() -%}
@@ -147,7 +148,7 @@
             {%- set counts = run_query(
                 'select sum(case when old.' ~ key ~ ' is null then 1 else 0 end),'
                 ~ ' sum(case when old.' ~ key ~ ' is not null and (' ~ differs ~ ') then 1 else 0 end)'
-                ~ ' from (select * from ' ~ staging ~ ' where ' ~ keys ~ ') as now'
+                ~ ' from (' ~ rejudged_latest_versions(stamped) ~ ') as now'
                 ~ ' left join (select * from ' ~ this ~ ' where ' ~ keys ~ ') as old'
                 ~ ' on now.' ~ key ~ ' = old.' ~ key
             ).rows[0] -%}

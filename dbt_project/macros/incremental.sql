@@ -179,6 +179,15 @@
         and {{ column }} is not null
 {%- endmacro %}
 
+{#- The latest clean version of each id that `classified` (a base_*_classified model)
+    re-judged since this model's newest stamp: what stg_<entity> holds of those ids. A
+    re-judged id has every version written again with the new stamp, so its latest is
+    among the rows stamped since, which the warehouse finds by their stamps; looked up
+    by id in stg_<entity> instead, random ids (customers) read its every row. -#}
+{% macro rejudged_latest_versions(classified) -%}
+    select * from {{ classified }} where {{ stamped_after_this() }} and is_latest_version
+{%- endmacro %}
+
 {#- Static filters to put beside a lookup `column in (keys)` (a subquery of one
     column): the same rows, but in a form the warehouse prunes by min/max statistics
     (DuckDB's row groups, StarRocks' tablets), which it cannot do with the subquery

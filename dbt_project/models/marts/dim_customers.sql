@@ -15,9 +15,10 @@ with
 
 customers as (
 
-    select * from {{ ref('stg_customers') }}
     {% if is_incremental() %}
-    where customer_id in ({{ changed(ref('base_customers_classified'), 'customer_id') }})
+    {{ rejudged_latest_versions(ref('base_customers_classified')) }}
+    {% else %}
+    select * from {{ ref('stg_customers') }}
     {% endif %}
 
 ),

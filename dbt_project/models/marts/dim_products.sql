@@ -13,9 +13,10 @@ with
 
 products as (
 
-    select * from {{ ref('stg_products') }}
     {% if is_incremental() %}
-    where product_id in ({{ changed(ref('base_products_classified'), 'product_id') }})
+    {{ rejudged_latest_versions(ref('base_products_classified')) }}
+    {% else %}
+    select * from {{ ref('stg_products') }}
     {% endif %}
 
 ),

@@ -28,27 +28,33 @@
     materialized whole by DuckDB (every payload, in a first build). -#}
 {%- set new_loads = loads_not_in_this(source('raw', raw_table)) if is_incremental() else none -%}
 {%- set payload_strs = json_strs('payload', [id_column, 'updated_at'] + keys) -%}
+{#- `payload_bucket`, a fast hash of the payload as stored, only finds the payloads a
+    load may hold twice: equal payloads share it, so a collision only numbers a few
+    more rows. The digest kept (`payload_hash`, an MD5: the slowest step of a first
+    build) is then taken once per row, after the split; the subquery is read three
+    times. -#}
 {%- set source_rows -%}
     (
         select
             load_label,
             loaded_at,
             payload,
-            {{ text_hash('cast(payload as varchar)') }} as payload_hash
+            {{ fast_hash('cast(payload as varchar)') }} as payload_bucket
         from {{ source('raw', raw_table) }}
         {%- if new_loads %}
         where {{ new_loads }}
         {%- endif %}
     ) as source
 {%- endset -%}
+{%- set payload_hash = text_hash('cast(source.payload as varchar)') -%}
 with
 
 repeated as (
 
-    -- the payloads a load holds more than once: the only rows that need numbering
-    select load_label, payload_hash
+    -- the payloads a load may hold more than once: the only rows that need numbering
+    select load_label, payload_bucket
     from {{ source_rows }}
-    group by load_label, payload_hash
+    group by load_label, payload_bucket
     having count(*) > 1
 
 ),
@@ -58,22 +64,28 @@ numbered as (
     -- Only the repeated payloads go through the window: it sorts what it numbers, and
     -- the rest keep the order they were loaded in, so the row groups' min/max of an id
     -- stay narrow and a later filter on the ids of a batch skips the history.
-    select source.*, 1 as copy_in_load
+    select source.load_label, source.loaded_at, source.payload, {{ payload_hash }} as payload_hash, 1 as copy_in_load
     from {{ source_rows }}
     left join repeated
         on source.load_label = repeated.load_label
-        and source.payload_hash = repeated.payload_hash
-    where repeated.payload_hash is null
+        and source.payload_bucket = repeated.payload_bucket
+    where repeated.payload_bucket is null
     union all
     select
-        source.*,
+        load_label,
+        loaded_at,
+        payload,
+        payload_hash,
         row_number() over (
-            partition by source.load_label, source.payload_hash order by source.loaded_at
+            partition by load_label, payload_hash order by loaded_at
         ) as copy_in_load
-    from {{ source_rows }}
-    inner join repeated
-        on source.load_label = repeated.load_label
-        and source.payload_hash = repeated.payload_hash
+    from (
+        select source.load_label, source.loaded_at, source.payload, {{ payload_hash }} as payload_hash
+        from {{ source_rows }}
+        inner join repeated
+            on source.load_label = repeated.load_label
+            and source.payload_bucket = repeated.payload_bucket
+    ) as candidates
 
 ),
 
@@ -98,10 +110,7 @@ parsed as (
 final as (
 
     select
-        -- A 128-bit number, not md5's 32-character text: every base_ model joins and
-        -- reads by it. Over the stored text, not payload_hash (a UHUGEINT, very slow
-        -- to cast to text); coalesced, as StarRocks's concat with a NULL is NULL.
-        {{ text_hash("concat(load_label, '|', coalesce(cast(payload as varchar), ''), '|', cast(copy_in_load as varchar))") }} as row_key,
+        {{ raw_row_key('load_label', 'payload', 'payload_hash', 'copy_in_load') }} as row_key,
         *,
         case
             when not is_object then 'malformed_json'

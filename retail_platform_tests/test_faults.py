@@ -140,11 +140,7 @@ def test_key_checks_look_at_the_keys_of_the_latest_build(warehouse, instance, db
     """Data tests see the keys the latest build touched (macros/batch_scope.sql), all
     their rows, old ones included: a key of this batch duplicated by an old row fails
     its check; a duplicate among keys no build since has touched is not looked at."""
-    import json
-    import os
-    import subprocess
 
-    from retail_platform.project import dbt_argv
     from retail_platform_tests.test_marts import run_dbt, run_simulator
 
     for _ in range(2):  # the second batch updates orders of the first
@@ -216,7 +212,10 @@ def test_an_item_whose_order_is_gone_fails_its_relationships_check(warehouse, in
 
     def check() -> str:
         return check_status(
-            warehouse, dbt_work, "stg_order_items stg_orders", "relationships_stg_order_items_order_id"
+            warehouse,
+            dbt_work,
+            "stg_order_items stg_orders",
+            "relationships_stg_order_items_order_id",
         )
 
     assert check() == "pass"

@@ -1,7 +1,8 @@
 """Transform benchmark: one incremental `dbt build` on top of small and large histories.
 
 In one run: a DuckDB file with 100k orders of history and one with 10M (simulator
-batches, dirty rate 1%), each built once with `dbt build`, then WARMUP_BATCHES daily
+batches of 100k orders, or `--history-loads N`, dirty rate 1%), each built once with
+`dbt build`, then WARMUP_BATCHES daily
 batches built one by one, as the platform builds them; then the same-size batch (10k
 orders) is added to each and `dbt build` is timed, TIMED_TRIES times from a copy of the
 same file, the fastest kept (with its slowest nodes printed). The two histories' builds
@@ -59,7 +60,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # 10M and at 50M; metadata and the incremental build's peak RSS at 10M.
 TARGET_RATIOS = {10_000_000: 1.3, 50_000_000: 1.5}
 TARGET_METADATA_SECONDS = {10_000_000: 0.5}
-HISTORY_BATCH_ORDERS = 100_000  # big batches: few loads, like a backfill
+HISTORY_BATCH_ORDERS = 100_000  # by default big batches: few loads, like a backfill
 DIRTY_RATE = 0.01
 # A batch also carries the status changes of orders from the last 22 simulated days
 # (generator.LIFECYCLE_MAX_SECONDS), so "the same batch" needs the same recent days:
@@ -221,12 +222,13 @@ def publish_marts(warehouse: DuckDBWarehouse) -> float:
     return time.perf_counter() - started
 
 
-def load_history(warehouse: DuckDBWarehouse, orders: int, batch: int) -> float:
-    """Load the bulk of the history (all but the warm-up batches); its seconds."""
+def load_history(warehouse: DuckDBWarehouse, orders: int, batch: int, load_orders: int) -> float:
+    """Load the bulk of the history (all but the warm-up batches), `load_orders` orders a
+    load; its seconds."""
     started = time.perf_counter()
     remaining = orders - WARMUP_BATCHES * batch
     while remaining > 0:
-        size = min(HISTORY_BATCH_ORDERS, remaining)
+        size = min(load_orders, remaining)
         run_batch(
             warehouse,
             sizes=sizes_for(size),
@@ -264,7 +266,7 @@ def warm_dbt(folder: Path) -> Iterator[None]:
         dbt_server.stop(server)
 
 
-def prepare(orders: int, workdir: Path, batch: int) -> History:
+def prepare(orders: int, workdir: Path, batch: int, load_orders: int) -> History:
     """A warehouse with `orders` of history, built as the platform builds it, and the
     timed batch loaded; printed: how long generating and the first build took."""
     work = workdir / f"history_{orders}"
@@ -273,7 +275,7 @@ def prepare(orders: int, workdir: Path, batch: int) -> History:
     db.unlink(missing_ok=True)
     warehouse = DuckDBWarehouse(path=str(db))
     warehouse.setup()
-    generated = load_history(warehouse, orders, batch)
+    generated = load_history(warehouse, orders, batch, load_orders)
     first_wall, first_dbt, _, first_nodes = dbt_build(db, work)
     publish_marts(warehouse)  # the first copies of the marts, as in the flow
     print(
@@ -300,6 +302,12 @@ def main() -> int:
     parser.add_argument("--histories", type=int, nargs=2, default=[100_000, 10_000_000])
     parser.add_argument("--batch", type=int, default=10_000, help="orders in the timed batch")
     parser.add_argument(
+        "--history-loads",
+        type=int,
+        default=HISTORY_BATCH_ORDERS,
+        help="orders in each load of the bulk of the histories (fewer: many small loads)",
+    )
+    parser.add_argument(
         "--workdir", type=Path, help="keep the DuckDB files here (default: a temp dir)"
     )
     args = parser.parse_args()
@@ -307,7 +315,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench_transform_") as tmp, warm_dbt(Path(tmp)):
         workdir = args.workdir or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
-        histories = [prepare(orders, workdir, args.batch) for orders in args.histories]
+        histories = [
+            prepare(orders, workdir, args.batch, args.history_loads) for orders in args.histories
+        ]
         time_builds(histories)
         results: dict[int, tuple[float, float | None, float]] = {}
         metadata_seconds: dict[int, float] = {}

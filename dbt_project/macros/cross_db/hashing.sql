@@ -25,9 +25,9 @@
     and reads by: its load, its payload (by `payload_hash`, its text_hash) and which
     identical copy in the load it is (`copy_in_load`), so no two raw rows share one.
     On DuckDB the payload's digest, already taken, is combined (xor) with a hash of the
-    rest: a second MD5 over the payload text was half of a first build's parsing (at
-    10M orders, 36 s for one MD5 pass over 12M payloads; hash() 1 s). Elsewhere the
-    MD5 of the three as text (StarRocks's concat of a NULL is NULL: coalesced).
+    rest: a second MD5 over the payload text cost a first build at 10M orders ~7 CPU-s
+    (one pass over 12M payloads; hash() is ten times faster). Elsewhere the MD5 of the
+    three as text (StarRocks's concat of a NULL is NULL: coalesced).
 #}
 {% macro raw_row_key(load_label, payload, payload_hash, copy_in_load) -%}
     {{ return(adapter.dispatch('raw_row_key', 'retail')(load_label, payload, payload_hash, copy_in_load)) }}

@@ -2,10 +2,10 @@
 
 In one run: a DuckDB file with 100k orders of history and one with 10M (simulator
 batches of 100k orders, or `--history-loads N`, dirty rate 1%), each built once with
-`dbt build`, then WARMUP_BATCHES daily
-batches built one by one, as the platform builds them; then the same-size batch (10k
-orders) is added to each and `dbt build` is timed, TIMED_TRIES times from a copy of the
-same file, the fastest kept (with its slowest nodes printed). The two histories' builds
+`dbt build`, then WARMUP_BATCHES daily batches built one by one, as the platform
+builds them; then the same-size batch (10k orders) is added to each and `dbt build`
+is timed, TIMED_TRIES times from a copy of the same file, the fastest kept (with its
+slowest nodes printed). The two histories' builds
 take turns, so that a machine whose speed drifts during the run (this one's moves by a
 third within an hour) weighs on both sides of the ratio alike. An incremental build
 should cost about the same whatever the history: the target is (10M) / (100k) <= 1.3

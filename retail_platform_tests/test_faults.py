@@ -1,8 +1,13 @@
 """Faults: an unreachable warehouse gives one clear, retried failure; odd payloads don't break staging."""
 
+import json
+import os
+import subprocess
+
 from dagster import DagsterEventType, materialize
 
 from retail_platform.assets.simulator import simulator_batches
+from retail_platform.project import dbt_argv
 from retail_platform.warehouse.duckdb import DuckDBWarehouse
 from retail_platform.warehouse.starrocks import StarRocksWarehouse
 
@@ -59,10 +64,6 @@ def test_unknown_payload_fields_do_not_break_staging(warehouse, instance):
 
 
 def test_dbt_failure_mid_build_is_recovered_by_the_next_run(warehouse, instance, dbt_work):
-    import os
-    import subprocess
-
-    from retail_platform.project import dbt_argv
     from retail_platform_tests.test_marts import compare_marts, run_dbt, run_simulator
 
     batch = {"customers": 60, "products": 10, "orders": 300, "dirty_rate": 0.05}
@@ -107,11 +108,6 @@ def test_foreign_labels_never_become_sql(warehouse, instance):
 
 
 def test_primary_key_checks_catch_duplicate_and_null_keys(warehouse, instance, dbt_work):
-    import json
-    import os
-    import subprocess
-
-    from retail_platform.project import dbt_argv
     from retail_platform_tests.test_marts import run_dbt, run_simulator
 
     run_simulator(warehouse, instance, customers=30, products=5, orders=100, dirty_rate=0.0)
@@ -140,7 +136,6 @@ def test_key_checks_look_at_the_keys_of_the_latest_build(warehouse, instance, db
     """Data tests see the keys the latest build touched (macros/batch_scope.sql), all
     their rows, old ones included: a key of this batch duplicated by an old row fails
     its check; a duplicate among keys no build since has touched is not looked at."""
-
     from retail_platform_tests.test_marts import run_dbt, run_simulator
 
     for _ in range(2):  # the second batch updates orders of the first
@@ -176,12 +171,6 @@ def test_key_checks_look_at_the_keys_of_the_latest_build(warehouse, instance, db
 def check_status(warehouse, dbt_work, select: str, check: str) -> str:
     """`dbt test --select select` (models, space-separated): the status of the one check
     whose id holds `check` (a check runs only when all the models it reads are selected)."""
-    import json
-    import os
-    import subprocess
-
-    from retail_platform.project import dbt_argv
-
     env = {**os.environ, **warehouse.dbt_env()}
     subprocess.run(
         dbt_argv("test", dbt_work, "--select", *select.split()),

@@ -275,7 +275,8 @@
 {%- endmacro %}
 
 {#- Whether this model can take in the rows `input` (a base_*_classified model) stamped
-    after this model's newest stamp as changes (int_daily_sales): when each was
+    after this model's newest stamp as changes (int_daily_sales; the dimensions'
+    reports, macros/dagster_metadata.sql): when each was
     written by a run of `input` that followed this model's newest stamp (`_since`,
     macros/classify_versions.sql), their `was_latest_version` says what this model
     holds. Not after a run of `input` this model did not follow (it failed, was left

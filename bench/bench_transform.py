@@ -2,14 +2,15 @@
 
 In one run: a DuckDB file with 100k orders of history and one with 10M (simulator
 batches of 100k orders, or `--history-loads N`, dirty rate 1%), each built once with
-`dbt build`, then WARMUP_BATCHES daily batches built one by one, as the platform
-builds them; then the same-size batch (10k orders) is added to each and `dbt build`
-is timed, TIMED_TRIES times from a copy of the same file, the fastest kept (with its
-slowest nodes printed). The two histories' builds
-take turns, so that a machine whose speed drifts during the run (this one's moves by a
-third within an hour) weighs on both sides of the ratio alike. An incremental build
-should cost about the same whatever the history: the target is (10M) / (100k) <= 1.3
-(and with `--histories 100000 50000000`, <= 1.5).
+`dbt build`, then WARMUP_BATCHES daily batches (or `--history-builds N`: a history
+built by incremental builds) built one by one, as the platform builds them; then the
+same-size batch (10k orders) is added to each and `dbt build` is timed, TIMED_TRIES
+times from a copy of the same file, the fastest kept (with its slowest nodes
+printed). The two histories' builds take turns, so that a machine whose speed
+drifts during the run (this one's moves by a third within an hour) weighs on both
+sides of the ratio alike. An incremental build should cost about the same whatever
+the history: the target is (10M) / (100k) <= 1.3 (and with `--histories 100000
+50000000`, <= 1.5).
 dbt's start-up (parse, connect) is a fixed cost in both and is included, as a user
 pays it; dbt's own "Finished running ... in X seconds" is reported next to it.
 
@@ -27,6 +28,7 @@ the first build of each hour runs (dbt_project/macros/vacuum.sql); one more buil
 the same batch with vacuum is timed and printed beside them.
 
     .venv/bin/python -m bench.bench_transform [--histories 100000 10000000] [--batch 10000]
+        [--history-loads N] [--history-builds N] [--workdir DIR]
 """
 
 from __future__ import annotations
@@ -71,6 +73,7 @@ DIRTY_RATE = 0.01
 # first build's last row groups, 0.6 s once at 10M orders).
 SETTLED_STEP_SECONDS = 23 * 86_400
 WARMUP_BATCHES = 3
+VACUUM_EVERY = 60  # of the builds that end a history (`--history-builds`)
 PEAKS: list[float] = []  # MiB, each dbt build's peak RSS, in order
 TARGET_PEAK_MIB = {10_000_000: 2048}  # no process above 2 GiB during an incremental build
 TIMED_TRIES = 3  # the timed build, each time on a copy of the same warehouse
@@ -222,11 +225,13 @@ def publish_marts(warehouse: DuckDBWarehouse) -> float:
     return time.perf_counter() - started
 
 
-def load_history(warehouse: DuckDBWarehouse, orders: int, batch: int, load_orders: int) -> float:
-    """Load the bulk of the history (all but the warm-up batches), `load_orders` orders a
-    load; its seconds."""
+def load_history(
+    warehouse: DuckDBWarehouse, orders: int, batch: int, load_orders: int, builds: int
+) -> float:
+    """Load the bulk of the history (all but the `builds` batches built one by one),
+    `load_orders` orders a load; its seconds."""
     started = time.perf_counter()
-    remaining = orders - WARMUP_BATCHES * batch
+    remaining = orders - builds * batch
     while remaining > 0:
         size = min(load_orders, remaining)
         run_batch(
@@ -239,16 +244,18 @@ def load_history(warehouse: DuckDBWarehouse, orders: int, batch: int, load_order
     return time.perf_counter() - started
 
 
-def warm_up(warehouse: DuckDBWarehouse, db: Path, work: Path, batch: int) -> None:
-    """The WARMUP_BATCHES daily batches, each loaded, built and published as in the flow."""
-    for day in range(WARMUP_BATCHES):
+def warm_up(warehouse: DuckDBWarehouse, db: Path, work: Path, batch: int, builds: int) -> None:
+    """The last `builds` daily batches of the history, each loaded, built and published
+    as in the flow; DuckDB vacuums in one build of VACUUM_EVERY, as the platform does in
+    the first build of each hour at a batch a minute."""
+    for day in range(builds):
         run_batch(
             warehouse,
             sizes=sizes_for(batch),
             dirty_rate=DIRTY_RATE,
             step_seconds=SETTLED_STEP_SECONDS if day == 0 else 86_400,
         )
-        dbt_build(db, work)
+        dbt_build(db, work, EVERY_BUILD if (day + 1) % VACUUM_EVERY == 0 else WITHIN_A_PERIOD)
         publish_marts(warehouse)
 
 
@@ -266,7 +273,7 @@ def warm_dbt(folder: Path) -> Iterator[None]:
         dbt_server.stop(server)
 
 
-def prepare(orders: int, workdir: Path, batch: int, load_orders: int) -> History:
+def prepare(orders: int, workdir: Path, batch: int, load_orders: int, builds: int) -> History:
     """A warehouse with `orders` of history, built as the platform builds it, and the
     timed batch loaded; printed: how long generating and the first build took."""
     work = workdir / f"history_{orders}"
@@ -275,7 +282,7 @@ def prepare(orders: int, workdir: Path, batch: int, load_orders: int) -> History
     db.unlink(missing_ok=True)
     warehouse = DuckDBWarehouse(path=str(db))
     warehouse.setup()
-    generated = load_history(warehouse, orders, batch, load_orders)
+    generated = load_history(warehouse, orders, batch, load_orders, builds)
     first_wall, first_dbt, _, first_nodes = dbt_build(db, work)
     publish_marts(warehouse)  # the first copies of the marts, as in the flow
     print(
@@ -285,7 +292,10 @@ def prepare(orders: int, workdir: Path, batch: int, load_orders: int) -> History
         flush=True,
     )
     print(f"  slowest nodes (2 threads, overlapping): {first_nodes}", flush=True)
-    warm_up(warehouse, db, work, batch)
+    started = time.perf_counter()
+    warm_up(warehouse, db, work, batch, builds)
+    if builds > WARMUP_BATCHES:
+        print(f"  {builds} incremental builds in {time.perf_counter() - started:.1f} s", flush=True)
     run_batch(warehouse, sizes=sizes_for(batch), dirty_rate=DIRTY_RATE)
     ((raw_rows,),) = warehouse.query(
         "select count(*) from raw.raw_orders where load_label like "
@@ -308,6 +318,13 @@ def main() -> int:
         help="orders in each load of the bulk of the histories (fewer: many small loads)",
     )
     parser.add_argument(
+        "--history-builds",
+        type=int,
+        default=WARMUP_BATCHES,
+        help="batches (of the timed size) that end each history, built one by one "
+        "(more: a history built by incremental builds)",
+    )
+    parser.add_argument(
         "--workdir", type=Path, help="keep the DuckDB files here (default: a temp dir)"
     )
     args = parser.parse_args()
@@ -316,7 +333,8 @@ def main() -> int:
         workdir = args.workdir or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
         histories = [
-            prepare(orders, workdir, args.batch, args.history_loads) for orders in args.histories
+            prepare(orders, workdir, args.batch, args.history_loads, args.history_builds)
+            for orders in args.histories
         ]
         time_builds(histories)
         results: dict[int, tuple[float, float | None, float]] = {}

@@ -276,6 +276,7 @@ def warm_dbt(folder: Path) -> Iterator[None]:
 def prepare(orders: int, workdir: Path, batch: int, load_orders: int, builds: int) -> History:
     """A warehouse with `orders` of history, built as the platform builds it, and the
     timed batch loaded; printed: how long generating and the first build took."""
+    builds = min(builds, orders // batch - 1)  # one load at least before the first build
     work = workdir / f"history_{orders}"
     work.mkdir(exist_ok=True)
     db = work / "warehouse.duckdb"
@@ -322,7 +323,7 @@ def main() -> int:
         type=int,
         default=WARMUP_BATCHES,
         help="batches (of the timed size) that end each history, built one by one "
-        "(more: a history built by incremental builds)",
+        "(more: a history built by incremental builds; all but its first batch at most)",
     )
     parser.add_argument(
         "--workdir", type=Path, help="keep the DuckDB files here (default: a temp dir)"

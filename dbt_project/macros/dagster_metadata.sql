@@ -133,11 +133,11 @@
     Read before the upsert. A first build (or --full-refresh) has no rows before it:
     every row is new.
 
-    The rows it holds of those keys are, when the dimension took in `stamped`'s run
-    before this one (`in_step_with`), the versions that run's successor rewrote with
-    `was_latest_version`: found by their stamp, with the new ones. Otherwise they are
-    read from the dimension by key, which for a batch's random old customers reads
-    every row group of it.
+    The rows it holds of those keys: when the dimension took in `stamped`'s previous
+    run (`in_step_with`), the versions `stamped` has written again since with
+    `was_latest_version` (each id's latest before), found by their stamp like the new
+    ones; otherwise its own rows, read by key, which for a batch's random old
+    customers reads every row group of it.
 #}
 {% macro report_dimension_changes(staging, stamped, key) %}
     {%- if reports_wanted() -%}

@@ -151,7 +151,7 @@
                 {%- endfor -%}
             {%- endset -%}
             {%- if in_step_with(stamped) -%}
-                {%- set old_rows = 'select * from ' ~ stamped ~ ' where ' ~ stamped_after_this() ~ ' and was_latest_version' -%}
+                {%- set old_rows = rejudged_latest_versions(stamped, 'was_latest_version') -%}
             {%- else -%}
                 {%- set old_rows = 'select * from ' ~ this ~ ' where ' ~ key ~ ' in (' ~ changed(stamped, key) ~ ')' -%}
             {%- endif -%}

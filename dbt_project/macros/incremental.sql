@@ -180,12 +180,13 @@
 {%- endmacro %}
 
 {#- The latest clean version of each id that `classified` (a base_*_classified model)
-    re-judged since this model's newest stamp: what stg_<entity> holds of those ids. A
-    re-judged id has every version written again with the new stamp, so its latest is
-    among the rows stamped since, which the warehouse finds by their stamps; looked up
-    by id in stg_<entity> instead, random ids (customers) read its every row. -#}
-{% macro rejudged_latest_versions(classified) -%}
-    select * from {{ classified }} where {{ stamped_after_this() }} and is_latest_version
+    re-judged since this model's newest stamp: what stg_<entity> holds of those ids
+    (`which`: `is_latest_version`), or held before that model's run
+    (`was_latest_version`). A re-judged id has every version written again with the
+    new stamp, so both are among the rows stamped since, which the warehouse finds by
+    their stamps; looked up by id instead, random ids (customers) read every row. -#}
+{% macro rejudged_latest_versions(classified, which='is_latest_version') -%}
+    select * from {{ classified }} where {{ stamped_after_this() }} and {{ which }}
 {%- endmacro %}
 
 {#- Static filters to put beside a lookup `column in (keys)` (a subquery of one

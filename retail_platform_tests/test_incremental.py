@@ -18,6 +18,7 @@ import duckdb
 
 from retail_platform.assets.dbt_metadata import report_in
 from retail_platform.project import dbt_argv
+from retail_platform.settings import DBT_PROJECT_DIR
 from retail_platform.simulator.runner import BatchSizes, run_batch
 from retail_platform.warehouse.duckdb import DuckDBWarehouse
 
@@ -384,6 +385,49 @@ def test_only_the_first_build_of_a_vacuum_period_lets_duckdb_vacuum(
             f"update staging.base_{entity}_parsed set _stamp = timestamp '2000-01-01 00:00:00'"
         )
     assert not build_with_period(10_000_000)
+
+
+def test_the_newest_stamp_is_found_when_its_rows_were_deleted(
+    warehouse: DuckDBWarehouse, dbt_work: Path
+):
+    """macros/incremental.sql, duckdb__newest_stamp_value: the newest stamp is read from
+    the rows at or above the stamp column's statistics, which a delete does not lower;
+    when the rows at that bound were deleted, it is the greatest stamp left, not none
+    (which would take every input in again) nor the bound (which would skip rows)."""
+    db = warehouse.file
+    with duckdb.connect(str(db)) as con:
+        con.execute("create table main.stamped (_stamp timestamp, n integer)")
+        for day in (1, 2, 3):
+            con.execute(f"insert into main.stamped values (timestamp '2026-01-0{day}', {day})")
+    # A project of its own named `retail`, so the macros dispatch as they do in ours.
+    project = dbt_work / "probe"
+    (project / "probe").mkdir(parents=True)
+    (project / "dbt_project.yml").write_text(
+        "name: retail\nversion: '1.0'\nprofile: retail\n"
+        f"macro-paths: ['{DBT_PROJECT_DIR / 'macros'}', probe]\n"
+    )
+    (project / "probe" / "probe.sql").write_text(
+        "{% macro probe() %}{{ print('newest: ' ~ newest_stamp_value('main.stamped')) }}{% endmacro %}"
+    )
+
+    def newest() -> str:
+        argv = dbt_argv("run-operation", dbt_work, "probe")
+        argv[argv.index("--project-dir") + 1] = str(project)
+        env = {**os.environ, "RETAIL_WAREHOUSE": "duckdb", "RETAIL_DUCKDB_PATH": str(db)}
+        result = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stdout[-3000:]
+        return re.search(r"newest: (.*)", result.stdout).group(1)
+
+    assert newest() == "2026-01-03 00:00:00"
+    with duckdb.connect(str(db)) as con:
+        con.execute("delete from main.stamped where n = 3")
+        # the case looked at: the statistics still bound the stamps at the deleted row's
+        bound = con.execute("select stats(_stamp).max::timestamp from main.stamped limit 1")
+        assert bound.fetchone()[0] == datetime(2026, 1, 3)
+    assert newest() == "2026-01-02 00:00:00"
+    with duckdb.connect(str(db)) as con:
+        con.execute("delete from main.stamped")
+    assert newest() == "None"
 
 
 def test_new_loads_are_looked_up_among_the_recent_rows_first(

@@ -84,16 +84,43 @@
         coalesce(({{ lookup }}), {{ epoch }})
     {%- else -%}
         {#- Asked once per rendering context (a model's SQL; its hooks), which asks it
-            a dozen times and each answer scans the stamp column. So a post-hook gets
+            a dozen times, each answer a query. So a post-hook gets
             the newest stamp from before the model wrote. -#}
         {%- set asked = model.setdefault('newest_stamps', {}) -%}
         {%- if relation | string not in asked -%}
-            {%- set values = run_query(lookup).columns[0].values() if execute else [] -%}
-            {%- do asked.update({relation | string: values[0] if values else none}) -%}
+            {%- do asked.update({relation | string: newest_stamp_value(relation) if execute else none}) -%}
         {%- endif -%}
         {%- set newest = asked[relation | string] -%}
         {{ stamp_literal(newest) if newest is not none else epoch }}
     {%- endif -%}
+{%- endmacro %}
+
+{#- The newest `_stamp` of `relation`, asked of the warehouse (none: no rows). -#}
+{% macro newest_stamp_value(relation) -%}
+    {{ return(adapter.dispatch('newest_stamp_value', 'retail')(relation)) }}
+{%- endmacro %}
+
+{% macro default__newest_stamp_value(relation) -%}
+    {{ return(run_query('select max(_stamp) from ' ~ relation).columns[0].values()[0]) }}
+{%- endmacro %}
+
+{#- On DuckDB max(_stamp) reads the whole stamp column: 7 ms at 10M orders, asked ~30
+    times a build, and growing with the history. The column's statistics bound the
+    newest stamp from above (DuckDB raises the bound as rows are added, and a delete
+    never lowers it), and the rows at or above the bound lie in the last row groups
+    only: their greatest stamp is the newest (2 ms, whatever the history; the
+    subquery's result prunes the scan as a dynamic filter). None are left when the
+    rows at the bound were deleted since, or the table is empty: then the column is
+    read whole. -#}
+{% macro duckdb__newest_stamp_value(relation) -%}
+    {%- set bound = 'select cast(stats(_stamp).max as ' ~ timestamp_type() ~ ') from ' ~ relation ~ ' limit 1' -%}
+    {%- set newest = run_query(
+        'select max(_stamp) from ' ~ relation ~ ' where _stamp >= (' ~ bound ~ ')'
+    ).columns[0].values()[0] -%}
+    {%- if newest is none -%}
+        {%- set newest = default__newest_stamp_value(relation) -%}
+    {%- endif -%}
+    {{ return(newest) }}
 {%- endmacro %}
 
 {#- A filter on a raw table: its rows of loads this model does not hold yet. The new

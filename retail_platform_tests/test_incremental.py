@@ -37,17 +37,21 @@ CONTRACT_TABLES = (
 )
 
 
-def dbt_build(db: Path, work: Path, *extra: str) -> str:
-    env = {
+def dbt_env(db: Path) -> dict[str, str]:
+    """The environment of a dbt command on the DuckDB file `db`."""
+    return {
         **os.environ,
         "RETAIL_WAREHOUSE": "duckdb",
         "RETAIL_DUCKDB_PATH": str(db),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     }
+
+
+def dbt_build(db: Path, work: Path, *extra: str) -> str:
     result = subprocess.run(
         # No manifest/run_results JSON: nothing here reads them (nor in the platform's builds).
         dbt_argv("build", work, "--no-write-json", *extra),
-        env=env,
+        env=dbt_env(db),
         capture_output=True,
         text=True,
         timeout=600,
@@ -413,8 +417,7 @@ def test_the_newest_stamp_is_found_when_its_rows_were_deleted(
     def newest() -> str:
         argv = dbt_argv("run-operation", dbt_work, "probe")
         argv[argv.index("--project-dir") + 1] = str(project)
-        env = {**os.environ, "RETAIL_WAREHOUSE": "duckdb", "RETAIL_DUCKDB_PATH": str(db)}
-        result = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300)
+        result = subprocess.run(argv, env=dbt_env(db), capture_output=True, text=True, timeout=300)
         assert result.returncode == 0, result.stdout[-3000:]
         return re.search(r"newest: (.*)", result.stdout).group(1)
 

@@ -45,6 +45,20 @@
     {{ text_hash("concat(" ~ load_label ~ ", '|', coalesce(cast(" ~ payload ~ " as varchar), ''), '|', cast(" ~ copy_in_load ~ " as varchar))") }}
 {%- endmacro %}
 
+{#- row_key_literal(text): a row_key written as a constant (`text`: its digits quoted, or
+    null), typed as raw_row_key's number. -#}
+{% macro row_key_literal(text) -%}
+    {{ return(adapter.dispatch('row_key_literal', 'retail')(text)) }}
+{%- endmacro %}
+
+{% macro duckdb__row_key_literal(text) -%}
+    cast({{ text }} as uhugeint)
+{%- endmacro %}
+
+{% macro default__row_key_literal(text) -%}
+    cast({{ text }} as largeint)
+{%- endmacro %}
+
 {#- fast_hash(expr): a quick hash of a text, to find texts that may be equal (equal
     texts share it; different ones rarely do): never a key of its own. -#}
 {% macro fast_hash(expression) -%}

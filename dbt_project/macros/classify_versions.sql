@@ -77,7 +77,7 @@
     as constants: the new verdicts of the ids whose verdict changes are the model's
     `set_aside_content`, as constants too (`verdict_rows`), so the content rules run
     once for them (judged again in the model, they read the ids' items a second time:
-    a quarter of its statement at 10M orders). The re-judged ids are one more part of
+    a tenth of the model's statement at 10M orders). The re-judged ids are one more part of
     the scope (`scope_parts`), read by a select of its own, as the new ids' parts are.
     Compiled without a warehouse, they stay subqueries. -#}
 {%- set rejudged_ids_cte -%}

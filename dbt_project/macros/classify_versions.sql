@@ -512,28 +512,30 @@ verdict_changed as (
     (a row_key is signed on StarRocks) and the reasons' words become SQL text. -#}
 {% macro verdict_rows(rows, id_column, waits_for) -%}
     {%- set selects = [] -%}
-    {%- for row in rows -%}
-        {%- set reason = row[2] -%}
-        {%- if not modules.re.fullmatch('-?[0-9]+', row[0] | string) or row[1] is not number
-            or (reason is not none and not modules.re.fullmatch('[a-z_]+', reason))
-            or (waits_for and row[3] is not none and row[3] is not number) -%}
-            {%- do exceptions.raise_compiler_error('unexpected verdict row: ' ~ row) -%}
+    {#- none: the one select of nulls that no rows make -#}
+    {%- for row in rows or [none] -%}
+        {%- set values = ['null', 'null', 'null', 'null'] -%}
+        {%- if row is not none -%}
+            {%- if not modules.re.fullmatch('-?[0-9]+', row[0] | string) or row[1] is not number
+                or (row[2] is not none and not modules.re.fullmatch('[a-z_]+', row[2]))
+                or (waits_for and row[3] is not none and row[3] is not number) -%}
+                {%- do exceptions.raise_compiler_error('unexpected verdict row: ' ~ row) -%}
+            {%- endif -%}
+            {%- set values = [
+                "'" ~ row[0] ~ "'",
+                row[1] | string,
+                "'" ~ row[2] ~ "'" if row[2] is not none else 'null',
+                row[3] | string if waits_for and row[3] is not none else 'null',
+            ] -%}
         {%- endif -%}
         {%- do selects.append(
-            'select ' ~ row_key_literal("'" ~ row[0] ~ "'") ~ ' as row_key, '
-            ~ 'cast(' ~ row[1] ~ ' as ' ~ dbt.type_bigint() ~ ') as ' ~ id_column ~ ', '
-            ~ 'cast(' ~ ("'" ~ reason ~ "'" if reason is not none else 'null') ~ ' as ' ~ dbt.type_string() ~ ') as content_reason'
-            ~ (', cast(' ~ (row[3] if row[3] is not none else 'null') ~ ' as ' ~ dbt.type_bigint() ~ ') as ' ~ waits_for if waits_for else '')
+            'select ' ~ row_key_literal(values[0]) ~ ' as row_key'
+            ~ ', cast(' ~ values[1] ~ ' as ' ~ dbt.type_bigint() ~ ') as ' ~ id_column
+            ~ ', cast(' ~ values[2] ~ ' as ' ~ dbt.type_string() ~ ') as content_reason'
+            ~ (', cast(' ~ values[3] ~ ' as ' ~ dbt.type_bigint() ~ ') as ' ~ waits_for if waits_for else '')
+            ~ (' where 1 = 0' if row is none else '')
         ) -%}
     {%- endfor -%}
-    {%- if not selects -%}
-        {%- do selects.append(
-            'select ' ~ row_key_literal('null') ~ ' as row_key, cast(null as ' ~ dbt.type_bigint() ~ ') as ' ~ id_column
-            ~ ', cast(null as ' ~ dbt.type_string() ~ ') as content_reason'
-            ~ (', cast(null as ' ~ dbt.type_bigint() ~ ') as ' ~ waits_for if waits_for else '')
-            ~ ' where 1 = 0'
-        ) -%}
-    {%- endif -%}
     {{ selects | join(' union all ') }}
 {%- endmacro %}
 

@@ -3,14 +3,16 @@
 In one run: a DuckDB file with 100k orders of history and one with 10M (simulator
 batches of 100k orders, or `--history-loads N`, dirty rate 1%), each built once with
 `dbt build`, then WARMUP_BATCHES daily batches (or `--history-builds N`: a history
-built by incremental builds) built one by one, as the platform builds them; then the
-same-size batch (10k orders) is added to each and `dbt build` is timed, TIMED_TRIES
-times from a copy of the same file, the fastest kept (with its slowest nodes
-printed). The two histories' builds take turns, so that a machine whose speed
-drifts during the run (this one's moves by a third within an hour) weighs on both
-sides of the ratio alike. An incremental build should cost about the same whatever
-the history: the target is (10M) / (100k) <= 1.3 (and with `--histories 100000
-50000000`, <= 1.5).
+built by incremental builds) built one by one, as the platform builds them; then
+TIMED_BATCHES same-size batches (10k orders) are added to each, one after the other,
+and each one's `dbt build` is timed TIMED_TRIES times from a copy of the same file,
+the fastest kept (with its slowest nodes printed). A history's figure is the mean of
+its batches' fastest builds: how many old orders a batch re-judges (each costs its
+row groups) varies from batch to batch, and is printed beside each. The two
+histories' builds take turns, so that a machine whose speed drifts during the run
+(this one's moves by a third within an hour) weighs on both sides of the ratio
+alike. An incremental build should cost about the same whatever the history: the
+target is (10M) / (100k) <= 1.3 (and with `--histories 100000 50000000`, <= 1.5).
 dbt's start-up (parse, connect) is a fixed cost in both and is included, as a user
 pays it; dbt's own "Finished running ... in X seconds" is reported next to it.
 
@@ -25,7 +27,7 @@ incremental one).
 
 The timed builds are the platform's usual build, without DuckDB's vacuum, which only
 the first build of each hour runs (dbt_project/macros/vacuum.sql); one more build of
-the same batch with vacuum is timed and printed beside them.
+the last batch with vacuum is timed and printed beside them.
 
     .venv/bin/python -m bench.bench_transform [--histories 100000 10000000] [--batch 10000]
         [--history-loads N] [--history-builds N] [--workdir DIR]
@@ -38,6 +40,7 @@ import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -76,7 +79,11 @@ WARMUP_BATCHES = 3
 VACUUM_EVERY = 60  # of the builds that end a history (`--history-builds`)
 PEAKS: list[float] = []  # MiB, each dbt build's peak RSS, in order
 TARGET_PEAK_MIB = {10_000_000: 2048}  # no process above 2 GiB during an incremental build
-TIMED_TRIES = 3  # the timed build, each time on a copy of the same warehouse
+# Batches timed one after the other on each history, averaged: how many old orders a
+# batch re-judges (its late customers clear their waiting orders) varies from batch to
+# batch, 0 to 64 at 10M orders, each costing its row groups.
+TIMED_BATCHES = 3
+TIMED_TRIES = 2  # each timed batch's build, each time on a copy of the same warehouse
 TOP_NODES = 6  # the slowest dbt nodes of the fastest timed build, as where the time goes
 FINISHED = re.compile(r"Finished running .* in .*?\(([0-9.]+)s\)")
 
@@ -171,45 +178,117 @@ def slowest_nodes(events: list[dict]) -> str:
 
 
 @dataclass
+class Build:
+    """One timed dbt build: wall, dbt's own and its reports' seconds, peak RSS, slowest
+    nodes."""
+
+    wall: float
+    own: float | None
+    reports: float
+    peak_mib: float
+    nodes: str
+
+
+@dataclass
+class TimedBatch:
+    """One batch timed on a history: its size, the old orders it re-judged, its builds."""
+
+    raw_rows: int
+    builds: list[Build] = field(default_factory=list)
+    rejudged: int = 0
+    published: float = 0.0  # seconds publishing the marts after its last build
+
+    @property
+    def fastest(self) -> Build:
+        return min(self.builds, key=lambda build: build.wall)
+
+
+@dataclass
 class History:
-    """One history's warehouse, ready for the timed builds: its batch loaded, not built,
-    and a copy of it (`before`) that each timed build starts from."""
+    """One history's warehouse, ready for the timed batches, and the copy (`before`) of
+    it with the batch being timed loaded, not built, that each of its builds starts from."""
 
     orders: int
     db: Path
     work: Path
     warehouse: DuckDBWarehouse
     before: Path
-    # (wall, dbt's own, its reports' seconds, peak RSS MiB, slowest nodes) per build
-    builds: list[tuple[float, float | None, float, float, str]] = field(default_factory=list)
+    batches: list[TimedBatch] = field(default_factory=list)
+    vacuumed: Build | None = None
+
+    def load_timed_batch(self, orders: int) -> None:
+        """Add the next timed batch to the warehouse and copy it to `before`."""
+        run_batch(self.warehouse, sizes=sizes_for(orders), dirty_rate=DIRTY_RATE)
+        ((raw_rows,),) = self.warehouse.query(
+            "select count(*) from raw.raw_orders where load_label like "
+            "(select regexp_replace(max(load_label), '_c[0-9]+$', '') from raw.raw_orders) || '%'"
+        )
+        self.batches.append(TimedBatch(raw_rows))
+        shutil.copy(self.db, self.before)
+
+    def build(self, vacuum_minutes: str = WITHIN_A_PERIOD) -> Build:
+        """The timed batch's build, on a fresh copy of `before`."""
+        shutil.copy(self.before, self.db)
+        # Written back now, not during the build: the copy's dirty pages (4 GB at 10M
+        # orders) otherwise compete with it for the disk, which no platform build does.
+        os.sync()
+        wall, own, reports, nodes = dbt_build(self.db, self.work, vacuum_minutes)
+        return Build(wall, own, reports, PEAKS[-1], nodes)
+
+    def mean(self, figure: str) -> float | None:
+        """A figure of the fastest build of each timed batch, averaged over the batches."""
+        values = [getattr(batch.fastest, figure) for batch in self.batches]
+        return None if None in values else statistics.fmean(values)
+
+    @property
+    def peak_mib(self) -> float:
+        """The highest peak RSS of its timed builds."""
+        builds = [b for batch in self.batches for b in batch.builds] + [self.vacuumed]
+        return max(build.peak_mib for build in builds if build)
 
 
-def time_builds(histories: list[History]) -> None:
-    """The incremental build of each history, TIMED_TRIES times, then once with vacuum,
-    each from the copy of its warehouse. The histories take turns, build by build, so a
-    machine that slows down or speeds up during the run does so for both."""
-    for number, vacuum_minutes in enumerate([WITHIN_A_PERIOD] * TIMED_TRIES + [EVERY_BUILD]):
-        for history in histories if number % 2 == 0 else histories[::-1]:
-            shutil.copy(history.before, history.db)
-            # Written back now, not during the build: the copy's dirty pages (4 GB at 10M
-            # orders) otherwise compete with it for the disk, which no platform build does.
-            os.sync()
-            wall, own, reports, nodes = dbt_build(history.db, history.work, vacuum_minutes)
-            history.builds.append((wall, own, reports, PEAKS[-1], nodes))
+def time_builds(histories: list[History], batch_orders: int) -> None:
+    """TIMED_BATCHES batches one after the other on each history, each built
+    TIMED_TRIES times from the copy of its warehouse with it loaded; the last once more
+    with vacuum. The histories take turns, build by build, so a machine that slows down
+    or speeds up during the run does so for both."""
+    turn = 0
+    for number in range(TIMED_BATCHES):
+        for history in histories:
+            history.load_timed_batch(batch_orders)
+        for _ in range(TIMED_TRIES):
+            for history in histories if turn % 2 == 0 else histories[::-1]:
+                history.batches[-1].builds.append(history.build())
+            turn += 1
+        last = number == TIMED_BATCHES - 1
+        for history in histories if turn % 2 == 0 else histories[::-1]:
+            if last:
+                history.vacuumed = history.build(EVERY_BUILD)
+            # the batch stays built, as its last build left it: the next batch goes on top
+            history.batches[-1].rejudged = rejudged_orders(history.warehouse)
+            # as after a Dagster build
+            history.batches[-1].published = publish_marts(history.warehouse)
+        turn += last
 
 
-def fastest_build(history: History) -> tuple[tuple[float, float | None, float], float, str]:
-    """Of a history's timed builds: the fastest (wall, dbt's own, its reports' seconds),
-    the highest peak RSS, the slowest nodes of the fastest build; all printed."""
-    *timed, vacuumed = history.builds
-    walls = ", ".join(f"{b[0]:.2f}" for b in timed)
-    print(
-        f"history {history.orders:>9,} orders: timed builds (wall s): {walls}; with vacuum "
-        f"(the first build of each hour): {vacuumed[0]:.2f}",
-        flush=True,
-    )
-    wall, own, reports, _, nodes = min(timed)
-    return (wall, own, reports), max(b[3] for b in history.builds), nodes
+def print_batches(history: History) -> None:
+    """Each timed batch of a history: its size, the old orders it re-judged, its builds."""
+    for number, batch in enumerate(history.batches, start=1):
+        walls = ", ".join(f"{build.wall:.2f}" for build in batch.builds)
+        print(
+            f"history {history.orders:>9,} orders, timed batch {number}: {batch.raw_rows:,} raw "
+            f"order rows (new orders + updates), {batch.rejudged:,} old orders re-judged by "
+            f"reference; builds (wall s): {walls}",
+            flush=True,
+        )
+    if history.vacuumed:
+        print(
+            f"history {history.orders:>9,} orders: batch {len(history.batches)} with vacuum "
+            f"(the first build of each hour): {history.vacuumed.wall:.2f} s",
+            flush=True,
+        )
+    slowest = min(history.batches, key=lambda batch: batch.fastest.wall).fastest
+    print(f"  slowest nodes (its fastest build): {slowest.nodes}", flush=True)
 
 
 def rejudged_orders(warehouse: DuckDBWarehouse) -> int:
@@ -289,8 +368,8 @@ def warm_dbt(folder: Path) -> Iterator[None]:
 
 
 def prepare(orders: int, workdir: Path, batch: int, load_orders: int, builds: int) -> History:
-    """A warehouse with `orders` of history, built as the platform builds it, and the
-    timed batch loaded; printed: how long generating and the first build took."""
+    """A warehouse with `orders` of history, built as the platform builds it; printed:
+    how long generating and the first build took."""
     builds = min(builds, orders // batch - 1)  # one load at least before the first build
     work = workdir / f"history_{orders}"
     work.mkdir(exist_ok=True)
@@ -312,15 +391,7 @@ def prepare(orders: int, workdir: Path, batch: int, load_orders: int, builds: in
     warm_up(warehouse, db, work, batch, builds)
     if builds > WARMUP_BATCHES:
         print(f"  {builds} incremental builds in {time.perf_counter() - started:.1f} s", flush=True)
-    run_batch(warehouse, sizes=sizes_for(batch), dirty_rate=DIRTY_RATE)
-    ((raw_rows,),) = warehouse.query(
-        "select count(*) from raw.raw_orders where load_label like "
-        "(select regexp_replace(max(load_label), '_c[0-9]+$', '') from raw.raw_orders) || '%'"
-    )
-    print(f"  timed batch: {raw_rows:,} raw order rows (new orders + updates)", flush=True)
-    before = db.with_name("before_build.duckdb")
-    shutil.copy(db, before)
-    return History(orders, db, work, warehouse, before)
+    return History(orders, db, work, warehouse, db.with_name("before_build.duckdb"))
 
 
 def main() -> int:
@@ -352,28 +423,26 @@ def main() -> int:
             prepare(orders, workdir, args.batch, args.history_loads, args.history_builds)
             for orders in args.histories
         ]
-        time_builds(histories)
-        results: dict[int, tuple[float, float | None, float]] = {}
-        metadata_seconds: dict[int, float] = {}
-        peaks: dict[int, float] = {}
+        time_builds(histories, args.batch)
         for history in histories:
-            results[history.orders], peaks[history.orders], nodes = fastest_build(history)
             history.before.unlink()
-            wall, own, reports = results[history.orders]
-            print(f"  slowest nodes: {nodes}", flush=True)
+            print_batches(history)
+            wall, own, reports = (history.mean(f) for f in ("wall", "own", "reports"))
+            publication = statistics.fmean(batch.published for batch in history.batches)
             own_text = f"{own:.2f} s" if own is not None else "n/a"
-            # after the last timed build, as after a Dagster build
-            publication = publish_marts(history.warehouse)
-            metadata_seconds[history.orders] = reports + publication
             print(
-                f"history {history.orders:>9,} orders: + {args.batch:,}-order batch, "
-                f"dbt build {wall:6.2f} s wall (dbt's own: {own_text}); metadata reports "
-                f"{reports:.2f} s of it, "
-                f"publishing the marts {publication:.2f} s; "
-                f"dbt's peak RSS {peaks[history.orders]:,.0f} MiB; "
-                f"{rejudged_orders(history.warehouse):,} old orders re-judged by reference",
+                f"history {history.orders:>9,} orders: {args.batch:,}-order batches, the mean "
+                f"of their fastest builds {wall:6.2f} s wall (dbt's own: {own_text}); metadata "
+                f"reports {reports:.2f} s of it, publishing the marts {publication:.2f} s; "
+                f"dbt's peak RSS {history.peak_mib:,.0f} MiB",
                 flush=True,
             )
+        results = {h.orders: (h.mean("wall"), h.mean("own")) for h in histories}
+        metadata_seconds = {
+            h.orders: h.mean("reports") + statistics.fmean(b.published for b in h.batches)
+            for h in histories
+        }
+        peaks = {h.orders: h.peak_mib for h in histories}
 
     small, large = args.histories
     ratio = results[large][0] / results[small][0]

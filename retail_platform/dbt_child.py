@@ -28,10 +28,12 @@ from retail_platform import dbt_server
 from retail_platform.settings import (
     DBT_EXECUTABLE,
     DBT_SERVER_IDLE_SECONDS,
+    DUCKDB_FULL_BUILD_MEMORY_LIMIT_ENV,
     DUCKDB_MEMORY_LIMIT_ENV,
     DUCKDB_THREADS_ENV,
     DUCKDB_VACUUM_MINUTES_ENV,
     dbt_server_socket,
+    duckdb_full_build_memory_limit,
     duckdb_settings,
     duckdb_vacuum_minutes,
 )
@@ -55,6 +57,7 @@ def child_env(environ: Mapping[str, str]) -> dict[str, str]:
         # Where the warehouse is, every variable the profile reads (connection.py).
         **dbt_env(kind, fields_from(kind, environ)),
         DUCKDB_MEMORY_LIMIT_ENV: duckdb["memory_limit"],
+        DUCKDB_FULL_BUILD_MEMORY_LIMIT_ENV: duckdb_full_build_memory_limit(),
         DUCKDB_THREADS_ENV: duckdb["threads"],
         DUCKDB_VACUUM_MINUTES_ENV: str(duckdb_vacuum_minutes()),
     }

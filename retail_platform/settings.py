@@ -38,10 +38,13 @@ def dbt_server_socket(environ: Mapping[str, str]) -> Path | None:
 # alone it takes 80 % of RAM and every core, and a build over a long history would
 # crowd out the rest of the platform. The limit is the one of the builds that run all
 # month, the incremental ones: with it no process of the platform passes 2 GiB at 10M
-# orders. A full build spills past it to `<file>.tmp/` and takes longer (README,
-# Configuration, has both figures): raise it for a one-off backfill.
+# orders. A full build (the first, or --full-refresh) reads the whole history at once
+# and may use up to the second limit (a size, or a share of RAM), spilling past it to
+# `<file>.tmp/` (dbt_project/macros/memory.sql).
 DUCKDB_MEMORY_LIMIT_ENV = "RETAIL_DUCKDB_MEMORY_LIMIT"
 DEFAULT_DUCKDB_MEMORY_LIMIT = "1536MB"
+DUCKDB_FULL_BUILD_MEMORY_LIMIT_ENV = "RETAIL_DUCKDB_FULL_BUILD_MEMORY_LIMIT"
+DEFAULT_DUCKDB_FULL_BUILD_MEMORY_LIMIT = "50%"
 DUCKDB_THREADS_ENV = "RETAIL_DUCKDB_THREADS"
 DEFAULT_DUCKDB_THREADS = "2"
 
@@ -63,6 +66,13 @@ def duckdb_settings() -> dict[str, str]:
         "threads": os.environ.get(DUCKDB_THREADS_ENV) or DEFAULT_DUCKDB_THREADS,
         "preserve_insertion_order": "false",
     }
+
+
+def duckdb_full_build_memory_limit() -> str:
+    """The memory a full dbt build may use (default above), from the environment."""
+    return (
+        os.environ.get(DUCKDB_FULL_BUILD_MEMORY_LIMIT_ENV) or DEFAULT_DUCKDB_FULL_BUILD_MEMORY_LIMIT
+    )
 
 
 def duckdb_vacuum_minutes() -> int:

@@ -391,6 +391,34 @@ def test_only_the_first_build_of_a_vacuum_period_lets_duckdb_vacuum(
     assert not build_with_period(10_000_000)
 
 
+def test_a_full_build_may_use_the_full_build_memory_limit(
+    warehouse: DuckDBWarehouse, dbt_work: Path, monkeypatch
+):
+    """macros/memory.sql: the first build (no tables yet) and `--full-refresh` raise
+    DuckDB's memory limit to RETAIL_DUCKDB_FULL_BUILD_MEMORY_LIMIT; an incremental
+    build keeps the profile's. Read off the statements dbt ran."""
+    monkeypatch.setenv("RETAIL_DUCKDB_FULL_BUILD_MEMORY_LIMIT", "3GB")
+    log = dbt_work / "logs" / "dbt.log"
+    raised = "set global memory_limit = '3GB'"
+
+    def build(*extra: str) -> bool:
+        """Build; whether the limit was raised."""
+        log.unlink(missing_ok=True)
+        stdout = dbt_build(warehouse.file, dbt_work, "--log-level-file", "debug", *extra)
+        said = "DuckDB may use 3GB of memory" in stdout
+        assert said == (raised in log.read_text()), "the log line and the statement disagree"
+        return said
+
+    sizes = BatchSizes(customers=50, products=5, orders=100)
+    run_batch(warehouse, sizes=sizes, dirty_rate=0.05)
+    assert build()  # the first build: every incremental model created whole
+    run_batch(warehouse, sizes=sizes, dirty_rate=0.05)
+    assert not build()
+    assert build("--full-refresh")
+    warehouse.query("drop table intermediate.int_daily_sales")
+    assert build()  # one model to create whole
+
+
 def test_the_newest_stamp_is_found_when_its_rows_were_deleted(
     warehouse: DuckDBWarehouse, dbt_work: Path
 ):

@@ -453,6 +453,11 @@ def main() -> int:
         print(
             f"ratio dbt's own ({large:,}) / ({small:,}) = {results[large][1] / results[small][1]:.2f}"
         )
+    each = ", ".join(
+        f"{big.fastest.wall / little.fastest.wall:.2f}"
+        for little, big in zip(histories[0].batches, histories[1].batches, strict=True)
+    )
+    print(f"ratio of each batch's fastest builds, in order: {each}")
     seconds = metadata_seconds[large]
     verdicts.append(
         verdict(

@@ -268,7 +268,6 @@ def time_builds(histories: list[History], batch_orders: int) -> None:
             history.batches[-1].rejudged = rejudged_orders(history.warehouse)
             # as after a Dagster build
             history.batches[-1].published = publish_marts(history.warehouse)
-        turn += last
 
 
 def print_batches(history: History) -> None:
@@ -424,25 +423,25 @@ def main() -> int:
             for orders in args.histories
         ]
         time_builds(histories, args.batch)
+        results: dict[int, tuple[float, float | None]] = {}
+        metadata_seconds: dict[int, float] = {}
+        peaks: dict[int, float] = {}
         for history in histories:
             history.before.unlink()
             print_batches(history)
             wall, own, reports = (history.mean(f) for f in ("wall", "own", "reports"))
             publication = statistics.fmean(batch.published for batch in history.batches)
+            results[history.orders] = (wall, own)
+            metadata_seconds[history.orders] = reports + publication
+            peaks[history.orders] = history.peak_mib
             own_text = f"{own:.2f} s" if own is not None else "n/a"
             print(
                 f"history {history.orders:>9,} orders: {args.batch:,}-order batches, the mean "
                 f"of their fastest builds {wall:6.2f} s wall (dbt's own: {own_text}); metadata "
                 f"reports {reports:.2f} s of it, publishing the marts {publication:.2f} s; "
-                f"dbt's peak RSS {history.peak_mib:,.0f} MiB",
+                f"dbt's peak RSS {peaks[history.orders]:,.0f} MiB",
                 flush=True,
             )
-        results = {h.orders: (h.mean("wall"), h.mean("own")) for h in histories}
-        metadata_seconds = {
-            h.orders: h.mean("reports") + statistics.fmean(b.published for b in h.batches)
-            for h in histories
-        }
-        peaks = {h.orders: h.peak_mib for h in histories}
 
     small, large = args.histories
     ratio = results[large][0] / results[small][0]

@@ -306,6 +306,41 @@ def test_the_forks_format_only_the_events_a_logger_writes():
     assert done.stdout.split("\n")[-2] == "['info'] False True"
 
 
+TYPES_PROBE = """
+import datetime, importlib.util, sys
+import agate
+spec = importlib.util.spec_from_file_location("server", sys.argv[1])
+server = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(server)
+from dbt_common.clients import agate_helper
+rows = [{"day": datetime.date(2026, 3, 1), "n": 3, "x": 1.5, "name": "a", "at": "2026-03-01 10:00:00"}]
+columns = list(rows[0])
+def described(table):
+    return [type(column.data_type).__name__ for column in table.columns], list(table.rows[0])
+dbt_own = described(agate_helper.table_from_data_flat(rows, columns))
+server._reuse_type_testers()
+built = []
+init = agate.TypeTester.__init__
+agate.TypeTester.__init__ = lambda self, *a, **k: built.append(1) or init(self, *a, **k)
+tables = [agate_helper.table_from_data_flat(rows, columns) for _ in range(3)]
+tables.append(agate_helper.table_from_data_flat([{"n": 1}], ["n"]))
+print(len(built), all(described(t) == dbt_own for t in tables[:3]), described(tables[3]))
+"""
+
+
+def test_the_forks_build_a_type_tester_once_per_set_of_text_columns():
+    """dbt builds a type tester for every result it fetches (a parsedatetime calendar in
+    each of its date types): here once per set of text columns, the one without any
+    before the forks. The results are typed as dbt types them."""
+    done = subprocess.run(
+        [str(DBT_EXECUTABLE.parent / "python"), "-P", "-c", TYPES_PROBE, dbt_server.__file__],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split("\n")[-2] == "1 True (['Integer'], [1])"
+
+
 def test_a_server_of_old_code_gives_way(tmp_path):
     """After `make setup` changed dbt or the server's code, the next command runs in a
     process of its own, and the old server exits."""

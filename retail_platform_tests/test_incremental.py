@@ -591,12 +591,13 @@ def test_the_reports_carry_their_row_counts_from_build_to_build(
     # A total that is off by 1000 stays off by 1000: it is carried, not counted.
     with duckdb.connect(str(db)) as con:
         con.execute(
-            "update staging.report_totals set value = value + 1000"
-            " where model = 'base_orders_classified' and figure = 'latest_versions' and kind = 'total'"
+            "update staging.report_totals set value = value + 1000 where kind = 'total' and"
+            " (model, figure) in (('base_orders_classified', 'latest_versions'), ('int_daily_sales', 'fact_rows'))"
         )
     batch()
     built = reported_build()
     assert built["stg_orders"]["row_count"] == count("staging.stg_orders") + 1000
+    assert built["fact_daily_sales"]["row_count"] == count("marts.fact_daily_sales") + 1000
     assert built["quarantine_orders"]["row_count"] == count("staging.quarantine_orders")
     # A build without reports (dbt by hand) breaks the chain: counted again.
     batch()

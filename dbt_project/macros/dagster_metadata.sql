@@ -47,8 +47,8 @@
 
 {#- (`count`, a scalar subquery; [[column, type], ...]) of a relation, types as the
     adapter names them. On DuckDB in one query (its `describe`, as dbt-duckdb's
-    get_columns_in_relation, with the count beside it): each query costs dbt ~6 ms of
-    its own, ~20 per build. -#}
+    get_columns_in_relation, with the count beside it): each query costs dbt a few ms
+    of its own, ~20 per build. -#}
 {% macro duckdb__rows_and_columns(relation, count) %}
     {%- set found = run_query(
         'select column_name, column_type, ' ~ count ~ ' from (describe ' ~ relation ~ ')'
@@ -78,20 +78,19 @@
 {% macro report_daily_figures(order_items) %}
     {%- if reports_wanted() -%}
         {%- set started = modules.datetime.datetime.now() -%}
-        {#- The newest day first, then the two newest days from a week before it on, a
-            range the warehouse prunes by (the days of the whole history otherwise);
-            from the whole history only when that week holds fewer than two. -#}
-        {%- set newest_day = run_query('select max(order_date) from ' ~ this).columns[0].values()[0] -%}
+        {#- The two newest days, looked for from a week before the newest day this run
+            wrote to int_daily_sales on: a range the warehouse prunes by, found from the
+            rows of this run's stamp (the days of the whole history otherwise); over the
+            whole history only when that range holds fewer than two (this run wrote no
+            day, or a day of an old order only). -#}
         {%- set newest_days = 'select order_date, sum(revenue), sum(units_sold), '
             ~ running_total_sql('int_daily_sales', 'days') ~ ', ' ~ running_total_sql('int_daily_sales', 'revenue')
             ~ ' from ' ~ this
             ~ ' where order_date in (select distinct order_date from ' ~ this ~ '{within} order by order_date desc limit 2)'
             ~ ' group by order_date order by order_date desc' -%}
-        {%- set newest = [] -%}
-        {%- if newest_day is not none and newest_day.isoformat is defined -%}
-            {%- set since = (newest_day - modules.datetime.timedelta(days=7)).isoformat() -%}
-            {%- set newest = run_query(newest_days.replace('{within}', " where order_date >= cast('" ~ since ~ "' as date)")).rows -%}
-        {%- endif -%}
+        {%- set week_before_written = 'select cast(' ~ dateadd('day', -7, 'max(order_date)') ~ ' as date)'
+            ~ ' from ' ~ ref('int_daily_sales') ~ ' where _stamp = ' ~ run_stamp() -%}
+        {%- set newest = run_query(newest_days.replace('{within}', ' where order_date >= (' ~ week_before_written ~ ')')).rows -%}
         {%- if newest | length < 2 -%}
             {%- set newest = run_query(newest_days.replace('{within}', '')).rows -%}
         {%- endif -%}
@@ -121,9 +120,14 @@
 {#- What report_daily_figures reads over the whole history, kept by int_daily_sales as
     running totals (macros/running_totals.sql), each taken over whole days before and
     after a build, so a count of distinct days adds up too. A day counts while one of
-    its rows has orders (a row with none is on its way out: models/intermediate). -#}
+    its rows has orders (a row with none is on its way out: models/intermediate), and so
+    does a row: `fact_rows` is the fact's row count (its meta `row_count`). -#}
 {% macro daily_figures() -%}
-    {{ return({'days': 'count(distinct case when order_count > 0 then order_date end)', 'revenue': 'sum(revenue)'}) }}
+    {{ return({
+        'days': 'count(distinct case when order_count > 0 then order_date end)',
+        'revenue': 'sum(revenue)',
+        'fact_rows': 'count(case when order_count > 0 then 1 end)',
+    }) }}
 {%- endmacro %}
 
 {#

@@ -17,8 +17,8 @@
 --   (an order's old day and its new one when its latest version moved) is deleted
 --   (pre-hook) and recomputed from base_order_lines.
 
--- It also keeps the day count and total revenue that Dagster shows of the fact
--- (macros/dagster_metadata.sql, daily_figures), over the days it touches.
+-- It also keeps the row count, day count and total revenue that Dagster shows of the
+-- fact (macros/dagster_metadata.sql, daily_figures), over the days it touches.
 
 -- depends_on: {{ ref('base_order_items') }}
 {{ config(

@@ -112,34 +112,44 @@ def publish(con: Any, marts: Sequence[Mart], folder: Path) -> None:
 def _publish_one(con: Any, mart: Mart, folder: Path) -> None:
     manifest_file = folder / f"{mart.table}.json"
     manifest = _read_json(manifest_file)
-    oldest, newest = con.execute(
-        f"select cast(min(_stamp) as varchar), cast(max(_stamp) as varchar) from {mart.stamps}"
-    ).fetchone()
     since = (manifest or {}).get("stamp")
-    if since is None or manifest["key"] != mart.key or (oldest or "") > since:
-        # No publication yet, or every row rewritten (a first build, a --full-refresh):
-        # keys the old rows held may be gone, and no stamp says which.
+    if since is None or manifest["key"] != mart.key:
+        (newest,) = con.execute(
+            f"select cast(max(_stamp) as varchar) from {mart.stamps}"
+        ).fetchone()
         return _write_base(con, mart, folder, manifest, newest)
-    if newest == since and mart.deletes_by is None:
-        return None  # nothing rewritten since
+    # In one statement, each part by a range of stamps the warehouse prunes by (the
+    # history's row groups hold older ones): the newest stamp, whether a row as old as
+    # the last publication is left, and the keys stamped since.
     stamped = f"_stamp > cast('{since}' as timestamp)"
     touched = f"select {mart.key} from {mart.stamps} where {stamped}"
     if mart.deletes_by:
         touched += f" union select {mart.key} from {mart.deletes_by} where {stamped}"
-    keys = [row[0] for row in con.execute(f"select distinct * from ({touched})").fetchall()]
+    newest, kept, keys = con.execute(
+        f"select cast(max(_stamp) as varchar), "
+        f"exists (select 1 from {mart.stamps} where _stamp <= cast('{since}' as timestamp)), "
+        f"(select list(distinct k) from ({touched}) as touched (k)) "
+        f"from {mart.stamps} where _stamp >= cast('{since}' as timestamp)"
+    ).fetchone()
+    if not kept:
+        # Every row rewritten (a first build, a --full-refresh): keys the old rows held
+        # may be gone, and no stamp says which.
+        return _write_base(con, mart, folder, manifest, newest)
+    newest = newest or since  # the rows of the newest stamp may all be gone since
     if not keys:
-        return _write_manifest(manifest_file, {**manifest, "stamp": newest})
+        if newest != since:
+            _write_manifest(manifest_file, {**manifest, "stamp": newest})
+        return None
     # Each key's rows; a key left without rows, once, as a tombstone.
-    con.execute("create or replace temp table publish_keys (k) as select unnest(?)", [keys])
     delta = _write_part(
         con,
         folder,
         mart,
         f"select coalesce(m.{mart.key}, keys.k) as {mart.key}, m.* exclude ({mart.key}), "
         f"m.{mart.key} is null as _deleted "
-        f"from publish_keys as keys left join {mart.relation} as m on m.{mart.key} = keys.k",
+        f"from (select unnest(?) as k) as keys left join {mart.relation} as m on m.{mart.key} = keys.k",
+        [keys],
     )
-    con.execute("drop table publish_keys")
     parts = [*manifest["parts"], delta]
     if sum(part["rows"] for part in parts[1:]) > COMPACT_SHARE * max(parts[0]["rows"], 1):
         return _write_base(con, mart, folder, {**manifest, "parts": parts}, newest)
@@ -158,11 +168,13 @@ def _write_base(
     (folder / f"{mart.table}.parquet").unlink(missing_ok=True)  # a copy of the older layout
 
 
-def _write_part(con: Any, folder: Path, mart: Mart, select: str) -> dict[str, Any]:
+def _write_part(
+    con: Any, folder: Path, mart: Mart, select: str, parameters: list[Any] | None = None
+) -> dict[str, Any]:
     name = f"{mart.table}.{uuid.uuid4().hex[:12]}.parquet"
     tmp = folder / f".{name}.tmp"
     try:
-        (rows,) = con.execute(f"copy ({select}) to '{tmp}' (format parquet)").fetchone()
+        (rows,) = con.execute(f"copy ({select}) to '{tmp}' (format parquet)", parameters).fetchone()
         os.replace(tmp, folder / name)
     finally:
         tmp.unlink(missing_ok=True)

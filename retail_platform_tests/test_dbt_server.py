@@ -271,6 +271,18 @@ def test_forks_after_the_first_inherit_the_macro_templates_it_compiled(
         dbt_server.stop(path)
 
 
+def last_line_of(probe: str) -> str:
+    """What a probe of the server's patches (run in dbt's interpreter, given the
+    server's file) printed last."""
+    done = subprocess.run(
+        [str(DBT_EXECUTABLE.parent / "python"), "-P", "-c", probe, dbt_server.__file__],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout.split("\n")[-2]
+
+
 FORMATTED_PROBE = """
 import importlib.util, io, sys
 spec = importlib.util.spec_from_file_location("server", sys.argv[1])
@@ -297,13 +309,7 @@ print(formatted, "quiet" in stream.getvalue(), "loud" in stream.getvalue())
 def test_the_forks_format_only_the_events_a_logger_writes():
     """An info-level logger formats and writes the info event, and does not even format
     the debug one (dbt formats both, then drops the debug line: each statement's SQL)."""
-    done = subprocess.run(
-        [str(DBT_EXECUTABLE.parent / "python"), "-P", "-c", FORMATTED_PROBE, dbt_server.__file__],
-        capture_output=True,
-        text=True,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.split("\n")[-2] == "['info'] False True"
+    assert last_line_of(FORMATTED_PROBE) == "['info'] False True"
 
 
 TYPES_PROBE = """
@@ -332,13 +338,7 @@ def test_the_forks_build_a_type_tester_once_per_set_of_text_columns():
     """dbt builds a type tester for every result it fetches (a parsedatetime calendar in
     each of its date types): here once per set of text columns, the one without any
     before the forks. The results are typed as dbt types them."""
-    done = subprocess.run(
-        [str(DBT_EXECUTABLE.parent / "python"), "-P", "-c", TYPES_PROBE, dbt_server.__file__],
-        capture_output=True,
-        text=True,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.split("\n")[-2] == "1 True (['Integer'], [1])"
+    assert last_line_of(TYPES_PROBE) == "1 True (['Integer'], [1])"
 
 
 def test_a_server_of_old_code_gives_way(tmp_path):

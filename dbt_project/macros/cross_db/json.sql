@@ -34,7 +34,10 @@
 {%- endmacro %}
 
 {% macro duckdb__json_is_object(column) -%}
-    coalesce(json_type({{ column }}) = 'OBJECT', false)
+    {#- The column is DuckDB's JSON type, valid JSON: an object is one whose text opens
+        with `{` after any whitespace. json_type would parse the whole document again
+        (4-5 of a first build's CPU-s at 10M orders). -#}
+    regexp_matches(cast({{ column }} as varchar), '^\s*\{')
 {%- endmacro %}
 
 {% macro starrocks__json_is_object(column) -%}

@@ -17,7 +17,10 @@ orders as (
 
 unnested as (
 
-    {{ unnest_json_array('orders', 'payload', 'items', value_as='item', position_as='line_number') }}
+    {{ unnest_json_array(
+        'orders', 'payload', 'items', ['product_id', 'quantity', 'unit_price'],
+        value_as='item', position_as='line_number',
+    ) }}
 
 ),
 
@@ -27,10 +30,10 @@ final as (
         row_key,
         cast(line_number as int) as line_number,
         order_id,
-        {{ cast_or_null(json_str('item', 'product_id'), 'bigint') }} as product_id,
-        {{ cast_or_null(json_str('item', 'quantity'), 'int') }} as quantity,
+        {{ cast_or_null('item_product_id', 'bigint') }} as product_id,
+        {{ cast_or_null('item_quantity', 'int') }} as quantity,
         -- a price sent as a string ("12.50") converts like a number does
-        {{ cast_or_null(json_str('item', 'unit_price'), 'decimal(12, 2)') }} as unit_price,
+        {{ cast_or_null('item_unit_price', 'decimal(12, 2)') }} as unit_price,
         {{ run_stamp() }} as _stamp
     from unnested
 

@@ -121,15 +121,15 @@ def _publish_one(con: Any, mart: Mart, folder: Path) -> None:
     # In one statement, each part by a range of stamps the warehouse prunes by (the
     # history's row groups hold older ones): the newest stamp, whether a row as old as
     # the last publication is left, and the keys stamped since.
-    stamped = f"_stamp > cast('{since}' as timestamp)"
-    touched = f"select {mart.key} from {mart.stamps} where {stamped}"
+    last = f"cast('{since}' as timestamp)"
+    touched = f"select {mart.key} from {mart.stamps} where _stamp > {last}"
     if mart.deletes_by:
-        touched += f" union select {mart.key} from {mart.deletes_by} where {stamped}"
+        touched += f" union select {mart.key} from {mart.deletes_by} where _stamp > {last}"
     newest, kept, keys = con.execute(
         f"select cast(max(_stamp) as varchar), "
-        f"exists (select 1 from {mart.stamps} where _stamp <= cast('{since}' as timestamp)), "
+        f"exists (select 1 from {mart.stamps} where _stamp <= {last}), "
         f"(select list(distinct k) from ({touched}) as touched (k)) "
-        f"from {mart.stamps} where _stamp >= cast('{since}' as timestamp)"
+        f"from {mart.stamps} where _stamp >= {last}"
     ).fetchone()
     if not kept:
         # Every row rewritten (a first build, a --full-refresh): keys the old rows held

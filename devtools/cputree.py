@@ -13,7 +13,9 @@ of that, so the meter counts it the way the kernel does:
 
 Categories (webserver, daemon, code server, run workers, dbt, ...) come from sampling
 `/proc` every `interval` seconds: a process that lives shorter than that is counted by
-its parent's `cutime` in the total, and only its category may be missed.
+its parent's `cutime` in the total, and only its category may be missed. So does each
+category's peak RSS: the largest `VmHWM` (the kernel's own high-water mark of a
+process) seen, which misses only what a process grows in its last `interval`.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ class Proc:
     reaped: float  # cutime + cstime
     cmdline: str
     state: str  # "R", "S", ...; "Z": exited, not yet waited for
+    peak_kib: int = 0  # VmHWM: the highest RSS of its life so far (0 once it exited)
 
 
 def read_proc(pid: int) -> Proc | None:
@@ -52,12 +55,14 @@ def read_proc(pid: int) -> Proc | None:
             stat = f.read()
         with open(f"/proc/{pid}/cmdline", "rb") as f:
             cmd = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+        with open(f"/proc/{pid}/status") as f:
+            hwm = next((line.split()[1] for line in f if line.startswith("VmHWM:")), "0")
     except OSError:
         return None
     fields = stat[stat.rindex(")") + 2 :].split()
     utime, stime, cutime, cstime = (int(x) for x in fields[11:15])
     own, reaped = (utime + stime) / CLK_TCK, (cutime + cstime) / CLK_TCK
-    return Proc(pid, int(fields[1]), own, reaped, cmd, fields[0])
+    return Proc(pid, int(fields[1]), own, reaped, cmd, fields[0], int(hwm))
 
 
 def processes() -> dict[int, Proc]:
@@ -91,6 +96,7 @@ class Meter:
     exclude: set = field(default_factory=set)  # pids that are not the tree's (a CPU burner)
     interval: float = 0.5
     by_category: Counter = field(default_factory=Counter)
+    peak_kib: Counter = field(default_factory=Counter)  # category -> largest VmHWM seen
     _last: dict = field(default_factory=dict)  # pid -> (category, own, reaped)
     _reaped_self: float = 0.0
     _base: float = 0.0
@@ -151,6 +157,7 @@ class Meter:
                 cat = category(p.cmdline)
                 _, own0, _ = self._last.get(p.pid, (cat, 0.0, 0.0))
                 self.by_category[cat] += max(0.0, p.own - own0)
+                self.peak_kib[cat] = max(self.peak_kib[cat], p.peak_kib)
                 self._last[p.pid] = (cat, p.own, p.reaped)
             for pid in list(self._last):
                 if pid not in alive:
@@ -168,6 +175,11 @@ class Meter:
     def categories(self) -> dict[str, float]:
         with self._lock:
             return dict(self.by_category)
+
+    def peaks_mib(self) -> dict[str, float]:
+        """Each category's largest peak RSS (MiB): the highest of its processes seen."""
+        with self._lock:
+            return {cat: kib / 1024 for cat, kib in self.peak_kib.items()}
 
     def stop(self) -> float:
         self._stop.set()

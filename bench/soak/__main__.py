@@ -240,6 +240,7 @@ def main(argv: list[str] | None = None) -> int:
         log("stopping dagster dev")
         dev.kill()
         meter.stop()
+        cpu["peak_mib"] = meter.peaks_mib()
         code = report(home, warehouse, args.minutes, loads)
         code = max(code, report_platform(ledger, cpu, samples))
         if reader:

@@ -41,6 +41,10 @@ def breakdown(cats: dict[str, float], per: float) -> str:
     return ", ".join(f"{k} {v / per:.2f}" for k, v in ordered if v >= 0.05)
 
 
+# No process of the platform above 2 GiB during an incremental build (README, settings).
+PEAK_TARGET_MIB = 2048
+
+
 def report_platform(ledger: RunLedger, cpu: dict, samples: list) -> int:
     """CPU of the dagster dev tree, queue waits of every run, footprint per batch."""
     problems = []
@@ -69,5 +73,12 @@ def report_platform(ledger: RunLedger, cpu: dict, samples: list) -> int:
             f"  batches: {per:6.2f} CPU-s per batch  ({c:.1f} in {wall:.0f} s, {n} batches, {c / wall * 60:.2f} per minute)"
         )
         print(f"           {breakdown(cats, max(n, 1))}  (per batch)")
+    if cpu.get("peak_mib"):
+        peaks = sorted(cpu["peak_mib"].items(), key=lambda kv: -kv[1])
+        print("peak RSS of one process, by kind (VmHWM, MiB; a soak's builds are incremental):")
+        print("  " + ", ".join(f"{kind} {mib:,.0f}" for kind, mib in peaks if mib))
+        kind, mib = peaks[0]
+        verdict = "PASS" if mib <= PEAK_TARGET_MIB else "FAIL"
+        print(f"  largest: {kind} {mib:,.0f}  target <= {PEAK_TARGET_MIB:,}: {verdict}")
     report_footprint(samples)
     return 1 if problems else 0

@@ -15,8 +15,9 @@ last batch, stops the sensors, waits for in-flight runs (bounded), stops dagster
   simulator step logs `simulator/orders` after its loads and its batch log commit,
   and the incremental models look up unprocessed load labels when they run);
 - where each latency's seconds go (sensor, queue, run process start, pool wait, dbt);
-- the CPU of the whole process tree, idle and per batch (devtools/cputree.py), and
-  the footprint besides the warehouse data per batch.
+- the CPU of the whole process tree, idle and per batch, and each process kind's
+  peak RSS against the 2 GiB bound (devtools/cputree.py);
+- the footprint besides the warehouse data per batch.
 
 Exit status 1 when any run failed, any ERROR-severity check failed, any duplicate
 exists or no freshness sample was measured; 2 when dagster dev could not start.

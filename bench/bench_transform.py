@@ -50,6 +50,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench import PEAK_RSS_BOUND_MIB
 from retail_platform import dbt_server
 from retail_platform.assets.dbt import BUILD_ARGS
 from retail_platform.assets.dbt_metadata import MARTS_SCHEMA, report_in
@@ -79,7 +80,7 @@ SETTLED_STEP_SECONDS = 23 * 86_400
 WARMUP_BATCHES = 3
 VACUUM_EVERY = 60  # of the builds that end a history (`--history-builds`)
 PEAKS: list[float] = []  # MiB, each dbt build's peak RSS, in order
-TARGET_PEAK_MIB = {10_000_000: 2048}  # no process above 2 GiB during an incremental build
+TARGET_PEAK_MIB = {10_000_000: PEAK_RSS_BOUND_MIB}
 # Batches timed one after the other on each history, averaged: how many old orders a
 # batch re-judges (its late customers clear their waiting orders) varies from batch to
 # batch, 0 to 64 at 10M orders, each costing its row groups.

@@ -46,7 +46,6 @@ class Proc:
     reaped: float  # cutime + cstime
     cmdline: str
     state: str  # "R", "S", ...; "Z": exited, not yet waited for
-    peak_kib: int = 0  # VmHWM: the highest RSS of its life so far (0 once it exited)
 
 
 def read_proc(pid: int) -> Proc | None:
@@ -55,14 +54,21 @@ def read_proc(pid: int) -> Proc | None:
             stat = f.read()
         with open(f"/proc/{pid}/cmdline", "rb") as f:
             cmd = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
-        with open(f"/proc/{pid}/status") as f:
-            hwm = next((line.split()[1] for line in f if line.startswith("VmHWM:")), "0")
     except OSError:
         return None
     fields = stat[stat.rindex(")") + 2 :].split()
     utime, stime, cutime, cstime = (int(x) for x in fields[11:15])
     own, reaped = (utime + stime) / CLK_TCK, (cutime + cstime) / CLK_TCK
-    return Proc(pid, int(fields[1]), own, reaped, cmd, fields[0], int(hwm))
+    return Proc(pid, int(fields[1]), own, reaped, cmd, fields[0])
+
+
+def peak_rss_kib(pid: int) -> int:
+    """VmHWM: the highest RSS of the process's life so far (0 once it exited or vanished)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return next((int(line.split()[1]) for line in f if line.startswith("VmHWM:")), 0)
+    except OSError:
+        return 0
 
 
 def processes() -> dict[int, Proc]:
@@ -157,7 +163,7 @@ class Meter:
                 cat = category(p.cmdline)
                 _, own0, _ = self._last.get(p.pid, (cat, 0.0, 0.0))
                 self.by_category[cat] += max(0.0, p.own - own0)
-                self.peak_kib[cat] = max(self.peak_kib[cat], p.peak_kib)
+                self.peak_kib[cat] = max(self.peak_kib[cat], peak_rss_kib(p.pid))
                 self._last[p.pid] = (cat, p.own, p.reaped)
             for pid in list(self._last):
                 if pid not in alive:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+from bench import PEAK_RSS_BOUND_MIB
 from bench.soak.footprint import report_footprint
 from bench.soak.summary import dist
 from devtools.live import TERMINAL, Dev
@@ -41,10 +42,6 @@ def breakdown(cats: dict[str, float], per: float) -> str:
     return ", ".join(f"{k} {v / per:.2f}" for k, v in ordered if v >= 0.05)
 
 
-# No process of the platform above 2 GiB during an incremental build (README, settings).
-PEAK_TARGET_MIB = 2048
-
-
 def report_platform(ledger: RunLedger, cpu: dict, samples: list) -> int:
     """CPU of the dagster dev tree, queue waits of every run, footprint per batch."""
     problems = []
@@ -78,7 +75,7 @@ def report_platform(ledger: RunLedger, cpu: dict, samples: list) -> int:
         print("peak RSS of one process, by kind (VmHWM, MiB; a soak's builds are incremental):")
         print("  " + ", ".join(f"{kind} {mib:,.0f}" for kind, mib in peaks if mib))
         kind, mib = peaks[0]
-        verdict = "PASS" if mib <= PEAK_TARGET_MIB else "FAIL"
-        print(f"  largest: {kind} {mib:,.0f}  target <= {PEAK_TARGET_MIB:,}: {verdict}")
+        verdict = "PASS" if mib <= PEAK_RSS_BOUND_MIB else "FAIL"
+        print(f"  largest: {kind} {mib:,.0f}  target <= {PEAK_RSS_BOUND_MIB:,}: {verdict}")
     report_footprint(samples)
     return 1 if problems else 0

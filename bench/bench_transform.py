@@ -8,7 +8,8 @@ TIMED_BATCHES same-size batches (10k orders) are added to each, one after the ot
 and each one's `dbt build` is timed TIMED_TRIES times from a copy of the same file,
 the fastest kept (with its slowest nodes printed). A history's figure is the mean of
 its batches' fastest builds: how many old orders a batch re-judges (each costs its
-row groups) varies from batch to batch, and is printed beside each. The two
+row groups) varies from batch to batch, and is printed beside each; so are the nodes
+whose seconds grow most from the small history to the large one. The two
 histories' builds take turns, so that a machine whose speed drifts during the run
 (this one's moves by a third within an hour) weighs on both sides of the ratio
 alike. An incremental build should cost about the same whatever the history: the
@@ -86,7 +87,7 @@ TARGET_PEAK_MIB = {10_000_000: PEAK_RSS_BOUND_MIB}
 # batch, 0 to 64 at 10M orders, each costing its row groups.
 TIMED_BATCHES = 3
 TIMED_TRIES = 2  # each timed batch's build, each time on a copy of the same warehouse
-TOP_NODES = 6  # the slowest dbt nodes of the fastest timed build, as where the time goes
+TOP_NODES = 6  # the slowest dbt nodes of a build, and those that grow most with the history
 FINISHED = re.compile(r"Finished running .* in .*?\(([0-9.]+)s\)")
 
 
@@ -116,9 +117,9 @@ def dbt_env(db: Path, vacuum_minutes: str = WITHIN_A_PERIOD) -> dict[str, str]:
 
 def dbt_build(
     db: Path, work: Path, vacuum_minutes: str = WITHIN_A_PERIOD
-) -> tuple[float, float | None, float, str]:
+) -> tuple[float, float | None, float, dict[str, float]]:
     """Run `dbt build`; return (wall seconds of the subprocess, dbt's own seconds, the
-    seconds its metadata reports took, its slowest nodes). Its peak RSS goes to PEAKS."""
+    seconds its metadata reports took, each node's seconds). Its peak RSS goes to PEAKS."""
     env = dbt_env(db, vacuum_minutes)
     command = dbt_argv(BUILD_ARGS[0], work, *BUILD_ARGS[1:], "--log-format", "json")
     started = time.perf_counter()
@@ -133,7 +134,7 @@ def dbt_build(
     found = FINISHED.search(stdout)
     own = float(found.group(1)) if found else None
     events = log_events(stdout)
-    return wall, own, report_seconds(events), slowest_nodes(events)
+    return wall, own, report_seconds(events), node_seconds(events)
 
 
 def run_dbt(command: list[str], env: dict[str, str], out: int) -> tuple[int, int]:
@@ -168,27 +169,32 @@ def report_seconds(events: list[dict]) -> float:
     return sum(report["seconds"] for report in map(report_in, events) if report is not None)
 
 
-def slowest_nodes(events: list[dict]) -> str:
-    """The TOP_NODES slowest nodes of a build, with their seconds (the build writes no
+def node_seconds(events: list[dict]) -> dict[str, float]:
+    """Each model's and test's seconds in a build (the build writes no
     run_results.json)."""
-    times = [
-        (event["data"]["execution_time"], event["data"]["node_info"]["node_name"])
+    return {
+        event["data"]["node_info"]["node_name"]: event["data"]["execution_time"]
         for event in events
         if event["info"]["name"] in ("LogModelResult", "LogTestResult")
-    ]
-    return ", ".join(f"{name} {seconds:.2f}" for seconds, name in sorted(times)[::-1][:TOP_NODES])
+    }
+
+
+def slowest_nodes(nodes: dict[str, float]) -> str:
+    """The TOP_NODES slowest of a build's nodes, with their seconds."""
+    slowest = sorted(nodes.items(), key=lambda node: node[1], reverse=True)[:TOP_NODES]
+    return ", ".join(f"{name} {seconds:.2f}" for name, seconds in slowest)
 
 
 @dataclass
 class Build:
-    """One timed dbt build: wall, dbt's own and its reports' seconds, peak RSS, slowest
-    nodes."""
+    """One timed dbt build: wall, dbt's own and its reports' seconds, peak RSS, each
+    node's seconds."""
 
     wall: float
     own: float | None
     reports: float
     peak_mib: float
-    nodes: str
+    nodes: dict[str, float]
 
 
 @dataclass
@@ -290,7 +296,26 @@ def print_batches(history: History) -> None:
             flush=True,
         )
     slowest = min(history.batches, key=lambda batch: batch.fastest.wall).fastest
-    print(f"  slowest nodes (its fastest build): {slowest.nodes}", flush=True)
+    print(f"  slowest nodes (its fastest build): {slowest_nodes(slowest.nodes)}", flush=True)
+
+
+def growing_nodes(small: History, large: History) -> str:
+    """The TOP_NODES nodes whose seconds grow most from the small history to the large
+    one: the difference of their mean over each history's batches' fastest builds.
+    With two threads a node's seconds include the other thread's share of the cores,
+    so these point at where to look, not at how much each costs alone."""
+
+    def mean_seconds(history: History) -> dict[str, float]:
+        builds = [batch.fastest.nodes for batch in history.batches]
+        return {
+            name: statistics.fmean(build.get(name, 0.0) for build in builds) for name in builds[0]
+        }
+
+    before, after = mean_seconds(small), mean_seconds(large)
+    growth = sorted(((after[name] - before.get(name, 0.0), name) for name in after), reverse=True)[
+        :TOP_NODES
+    ]
+    return ", ".join(f"{name} {seconds:+.2f}" for seconds, name in growth)
 
 
 def rejudged_orders(warehouse: DuckDBWarehouse) -> int:
@@ -388,7 +413,7 @@ def prepare(orders: int, workdir: Path, batch: int, load_orders: int, builds: in
         f"peak RSS {PEAKS[-1]:,.0f} MiB)",
         flush=True,
     )
-    print(f"  slowest nodes (2 threads, overlapping): {first_nodes}", flush=True)
+    print(f"  slowest nodes (2 threads, overlapping): {slowest_nodes(first_nodes)}", flush=True)
     started = time.perf_counter()
     warm_up(warehouse, db, work, batch, builds)
     if builds > WARMUP_BATCHES:
@@ -460,6 +485,7 @@ def main() -> int:
         for little, big in zip(histories[0].batches, histories[1].batches, strict=True)
     )
     print(f"ratio of each batch's fastest builds, in order: {each}")
+    print(f"nodes that grow most, {large:,} against {small:,} (s): {growing_nodes(*histories)}")
     seconds = metadata_seconds[large]
     verdicts.append(
         verdict(

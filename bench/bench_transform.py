@@ -312,10 +312,8 @@ def growing_nodes(small: History, large: History) -> str:
         }
 
     before, after = mean_seconds(small), mean_seconds(large)
-    growth = sorted(((after[name] - before.get(name, 0.0), name) for name in after), reverse=True)[
-        :TOP_NODES
-    ]
-    return ", ".join(f"{name} {seconds:+.2f}" for seconds, name in growth)
+    growth = sorted(((after[name] - before.get(name, 0.0), name) for name in after), reverse=True)
+    return ", ".join(f"{name} {seconds:+.2f}" for seconds, name in growth[:TOP_NODES])
 
 
 def rejudged_orders(warehouse: DuckDBWarehouse) -> int:

@@ -179,10 +179,11 @@ def node_seconds(events: list[dict]) -> dict[str, float]:
     }
 
 
-def slowest_nodes(nodes: dict[str, float]) -> str:
-    """The TOP_NODES slowest of a build's nodes, with their seconds."""
-    slowest = sorted(nodes.items(), key=lambda node: node[1], reverse=True)[:TOP_NODES]
-    return ", ".join(f"{name} {seconds:.2f}" for name, seconds in slowest)
+def top_nodes(seconds: dict[str, float], sign: str = "") -> str:
+    """The TOP_NODES nodes with the most seconds (a build's, or their growth: `sign`
+    "+" prints it), with their seconds."""
+    top = sorted(seconds.items(), key=lambda node: node[1], reverse=True)[:TOP_NODES]
+    return ", ".join(f"{name} {value:{sign}.2f}" for name, value in top)
 
 
 @dataclass
@@ -296,7 +297,7 @@ def print_batches(history: History) -> None:
             flush=True,
         )
     slowest = min(history.batches, key=lambda batch: batch.fastest.wall).fastest
-    print(f"  slowest nodes (its fastest build): {slowest_nodes(slowest.nodes)}", flush=True)
+    print(f"  slowest nodes (its fastest build): {top_nodes(slowest.nodes)}", flush=True)
 
 
 def growing_nodes(small: History, large: History) -> str:
@@ -312,8 +313,7 @@ def growing_nodes(small: History, large: History) -> str:
         }
 
     before, after = mean_seconds(small), mean_seconds(large)
-    growth = sorted(((after[name] - before.get(name, 0.0), name) for name in after), reverse=True)
-    return ", ".join(f"{name} {seconds:+.2f}" for seconds, name in growth[:TOP_NODES])
+    return top_nodes({name: after[name] - before.get(name, 0.0) for name in after}, sign="+")
 
 
 def rejudged_orders(warehouse: DuckDBWarehouse) -> int:
@@ -411,7 +411,7 @@ def prepare(orders: int, workdir: Path, batch: int, load_orders: int, builds: in
         f"peak RSS {PEAKS[-1]:,.0f} MiB)",
         flush=True,
     )
-    print(f"  slowest nodes (2 threads, overlapping): {slowest_nodes(first_nodes)}", flush=True)
+    print(f"  slowest nodes (2 threads, overlapping): {top_nodes(first_nodes)}", flush=True)
     started = time.perf_counter()
     warm_up(warehouse, db, work, batch, builds)
     if builds > WARMUP_BATCHES:
